@@ -1,0 +1,46 @@
+# mm: the two commands that matter are `make up` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/paper.toml
+PYTEST_ARGS ?=
+
+.PHONY: up test lint bench bench-quick chaos soak clean-shm status venv help
+
+help:
+	@echo "make up      - set up .venv and run the process group in paper mode ($(CONFIG))"
+	@echo "make test    - set up .venv, lint (ruff + mypy) and run the test suite"
+	@echo "make bench   - run the benchmarks and print figures"
+	@echo "make status  - mmctl status of the running group"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+up: $(STAMP)
+	exec $(PY) -m procs.supervisor --config $(CONFIG)
+
+status: $(STAMP)
+	$(VENV)/bin/mmctl status
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mm ipc procs tests bench
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+bench-quick: $(STAMP)
+	$(PY) -m bench.run --quick
+
+clean-shm: $(STAMP)
+	$(PY) -m ipc.segments --clean-stale
