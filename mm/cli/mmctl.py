@@ -1,0 +1,223 @@
+"""mmctl: the operator's command line for a running mm process group.
+
+  mmctl status [--json]            processes, channels, kill switch
+  mmctl kill [--reason TEXT]       trip the kill switch (directly in shared memory, and via
+                                   the supervisor), every process sees it
+  mmctl reset-kill                 clear the kill switch (explicit operator command)
+  mmctl promote [--force] [--reason TEXT]
+  mmctl demote [--to LEVEL] [--reason TEXT]
+  mmctl shutdown                   stop the group cleanly
+
+Global flags: --config FILE (its run.run_dir locates the group), --run-dir DIR, --json.
+Exit codes: 0 ok; 1 the command was refused or failed; 2 usage or configuration error;
+3 no process group is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from ipc.control import ControlClient, ControlReply, ControlUnavailable
+from mm.config import ConfigError, default_run_dir, load_config
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_GROUP = 0, 1, 2, 3
+GROUP_FILE = "group.json"
+CONTROL_SOCKET = "control.sock"
+
+
+class NoGroup(RuntimeError):
+    pass
+
+
+def _run_dir(args: argparse.Namespace) -> str:
+    if args.run_dir:
+        return str(args.run_dir)
+    cfg_dir = ""
+    if args.config:
+        cfg_dir = load_config(args.config).run.run_dir
+    elif os.path.exists("configs/paper.toml") and not os.environ.get("MM_RUN_DIR"):
+        cfg_dir = load_config("configs/paper.toml").run.run_dir
+    return default_run_dir(cfg_dir)
+
+
+def _group(run_dir: str) -> dict[str, Any]:
+    path = os.path.join(run_dir, GROUP_FILE)
+    try:
+        with open(path) as fh:
+            info: dict[str, Any] = json.load(fh)
+    except FileNotFoundError:
+        raise NoGroup(
+            f"no mm process group is running (nothing at {path}).\n"
+            "Start one with `make up` (paper mode), or point mmctl at it with --run-dir / --config."
+        ) from None
+    except ValueError as exc:
+        raise NoGroup(f"{path} is unreadable ({exc}); is a group starting or stopping?") from None
+    pid = int(info.get("pid", 0))
+    if pid <= 0 or not os.path.exists(f"/proc/{pid}"):
+        raise NoGroup(
+            f"the process group in {run_dir} is not running (supervisor pid {pid} is gone).\n"
+            "Start one with `make up`; stale shared memory is cleaned at the next start."
+        )
+    return info
+
+
+def _call(run_dir: str, cmd: str, timeout_ms: int = 3000, **kw: Any) -> ControlReply:
+    _group(run_dir)
+    client = ControlClient(os.path.join(run_dir, CONTROL_SOCKET), timeout_ms=timeout_ms)
+    try:
+        return client.call(cmd, **kw)
+    except ControlUnavailable as exc:
+        raise NoGroup(f"{exc}.\nIs the group running? Start one with `make up`.") from None
+
+
+def _fmt_status(d: dict[str, Any]) -> str:
+    lines = [
+        f"run {d['run_id']}  mode {d['mode']}  supervisor pid {d['pid']}  uptime {d['uptime_s']} s  "
+        f"wait {d['wait']}",
+        "",
+        f"{'process':<10} {'pid':>7} {'core':>4} {'alive':>5} {'state':<9} {'hb age ms':>9} "
+        f"{'loops/s':>8} {'restarts':>8} {'in':>9} {'out':>9} {'overruns':>8} {'lat us':>8}",
+    ]
+    for p in d["processes"]:
+        age = "-" if p["heartbeat_age_ms"] is None else f"{p['heartbeat_age_ms']:.0f}"
+        core = "-" if p["core"] < 0 else str(p["core"])
+        lines.append(
+            f"{p['name']:<10} {p['pid']:>7} {core:>4} {'yes' if p['alive'] else 'NO':>5} {p['state']:<9} "
+            f"{age:>9} {p['loop_rate_hz']:>8.0f} {p['restarts']:>8} {p['msgs_in']:>9} {p['msgs_out']:>9} "
+            f"{p['overruns']:>8} {p['latency_last_us']:>8.0f}"
+        )
+    lines += ["", f"{'channel':<8} {'writer':<10} {'messages':>10}  readers (lag / overruns)"]
+    for c in d["channels"]:
+        readers = ", ".join(f"{r['name']} ({r['lag']}/{r['overruns']})" for r in c["readers"]) or "-"
+        lines.append(f"{c['channel']:<8} {c['writer']:<10} {c['published']:>10}  {readers}")
+    risk = d.get("risk") or {}
+    lines.append("")
+    if risk.get("exposure_level"):
+        lines.append(
+            f"risk: exposure {risk['exposure_level']} (size x{risk['size_multiplier']:g}), "
+            f"safety {risk['safety_level']} (spread x{risk['spread_multiplier']:g})"
+            + (", reduce-only" if risk.get("reduce_only") else "")
+            + f"  [{risk.get('control_reason', '')}]"
+        )
+    else:
+        lines.append("risk: no ControlState received yet")
+    ks = d["killswitch"]
+    if ks["tripped"]:
+        lines.append(
+            f"kill switch: TRIPPED by {ks['who']} ({ks['reason_code']}): {ks['reason']}  "
+            f"[epoch {ks['epoch']}, trips {ks['trips']}]"
+        )
+    else:
+        lines.append(f"kill switch: armed (not tripped)  [epoch {ks['epoch']}, trips {ks['trips']}]")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace, run_dir: str) -> int:
+    reply = _call(run_dir, "status")
+    if not reply.ok:
+        print(f"status failed: {reply.error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(json.dumps(reply.data, indent=1) if args.json else _fmt_status(reply.data))
+    return EXIT_OK
+
+
+def cmd_kill(args: argparse.Namespace, run_dir: str) -> int:
+    info = _group(run_dir)
+    who = f"mmctl:{getpass.getuser()}"
+    reason = args.reason or "operator kill"
+    # Trip directly in shared memory first: this works even if the supervisor is wedged.
+    direct = None
+    try:
+        from ipc.killswitch import KillReason, KillSwitch
+
+        ks = KillSwitch.attach(info["killswitch"])
+        direct = ks.trip(int(KillReason.OPERATOR), who, reason, os.getpid(), time.monotonic_ns(), time.time_ns())
+        state = ks.state()
+        ks.close()
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"warning: could not reach the kill switch segment directly: {exc}", file=sys.stderr)
+        state = None
+    try:
+        reply = _call(run_dir, "kill", reason=reason, who=who)
+        if reply.ok:
+            state = reply.data.get("killswitch", state)
+    except NoGroup as exc:
+        if direct is None:
+            raise
+        print(f"warning: supervisor not reachable ({exc}); the switch was tripped directly", file=sys.stderr)
+    out = {"tripped_now": bool(direct), "killswitch": state}
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        what = "tripped" if direct else "was already tripped"
+        print(f"kill switch {what}: {reason}")
+    return EXIT_OK if state is not None else EXIT_REFUSED
+
+
+def cmd_simple(args: argparse.Namespace, run_dir: str) -> int:
+    kw: dict[str, Any] = {"who": f"mmctl:{getpass.getuser()}"}
+    if args.cmd in ("promote", "demote"):
+        kw["reason"] = args.reason or ""
+        kw["force"] = bool(getattr(args, "force", False))
+        kw["to"] = getattr(args, "to", None) or ""
+    reply = _call(run_dir, args.cmd, timeout_ms=5000, **kw)
+    if args.json:
+        print(json.dumps({"ok": reply.ok, "data": reply.data, "error": reply.error}, indent=1))
+    elif reply.ok:
+        print(f"{args.cmd}: ok " + json.dumps(reply.data))
+    else:
+        print(f"{args.cmd}: refused: {reply.error}", file=sys.stderr)
+    return EXIT_OK if reply.ok else EXIT_REFUSED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (its run.run_dir locates the group)")
+    common.add_argument("--run-dir", help="run directory of the group (overrides --config)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    ap = argparse.ArgumentParser(
+        prog="mmctl",
+        description="Control a running mm process group.",
+        epilog="exit codes: 0 ok, 1 refused/failed, 2 usage or config error, 3 no group running",
+        parents=[common],
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="VERB")
+    sub.add_parser("status", parents=[common], help="processes, channels and kill switch")
+    p = sub.add_parser("kill", parents=[common], help="trip the kill switch")
+    p.add_argument("--reason", default="", help="why (recorded with the trip)")
+    sub.add_parser("reset-kill", parents=[common], help="clear the kill switch (operator only)")
+    p = sub.add_parser("promote", parents=[common], help="ask risk to promote the exposure level")
+    p.add_argument("--reason", default="")
+    p.add_argument("--force", action="store_true", help="promote beyond what the evidence supports")
+    p = sub.add_parser("demote", parents=[common], help="ask risk to demote the exposure level")
+    p.add_argument("--to", default="", help="target level (default: one level down)")
+    p.add_argument("--reason", default="")
+    sub.add_parser("shutdown", parents=[common], help="stop the group cleanly")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run_dir = _run_dir(args)
+        if args.cmd == "status":
+            return cmd_status(args, run_dir)
+        if args.cmd == "kill":
+            return cmd_kill(args, run_dir)
+        return cmd_simple(args, run_dir)
+    except ConfigError as exc:
+        print(f"mmctl: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NoGroup as exc:
+        print(f"mmctl: {exc}", file=sys.stderr)
+        return EXIT_NO_GROUP
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

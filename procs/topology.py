@@ -1,0 +1,39 @@
+"""Which process writes and reads which ring: the wiring of the process group.
+
+Every ring has exactly one writer. Readers each keep their own cursor. Ring names are
+short because they end up in /dev/shm as ``mm.<run_id>.<ring>``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+RING_WRITER: Final[dict[str, str]] = {
+    "md": "feed",  # MarketEvent: feed -> feature (and recorders)
+    "snap": "feature",  # StateSnapshot: feature -> alpha, execution, risk
+    "sig": "alpha",  # AlphaSignal: alpha -> execution
+    "ex": "execution",  # OrderEvent, Fill, CycleSummary: execution -> risk, feature
+    "ctl": "risk",  # ControlState: risk -> execution
+    "cmd": "supervisor",  # OperatorCommand: supervisor -> risk
+}
+
+READS: Final[dict[str, tuple[str, ...]]] = {
+    "feed": (),
+    "feature": ("md", "ex"),
+    "alpha": ("snap",),
+    "execution": ("snap", "sig", "ctl"),
+    "risk": ("ex", "snap", "cmd"),
+}
+
+WRITES: Final[dict[str, tuple[str, ...]]] = {
+    proc: tuple(ring for ring, writer in RING_WRITER.items() if writer == proc)
+    for proc in ("feed", "feature", "alpha", "execution", "risk", "supervisor")
+}
+
+HEARTBEAT: Final = "hb"
+KILLSWITCH: Final = "ks"
+
+
+def wake_name(process: str) -> str:
+    """The segment name of a process's wake-up semaphore."""
+    return f"wake.{process}"
