@@ -1,0 +1,394 @@
+"""Hyperliquid market-data wire format: websocket frames in, normalized events out.
+
+Owns the typed msgspec structs of the public websocket frames a market maker reads
+(HYPERLIQUID_WIRE.md §3) and :class:`HyperliquidMdParser`, which turns one frame into
+:mod:`mm.schema` events. Pure logic: no I/O, no clock; the caller passes ``ts_ns``, the
+local monotonic receive time.
+
+Frames handled (tagged by ``channel``; numbers are decimal strings on the wire, decoded
+straight to float by msgspec's non-strict mode)::
+
+    {"channel":"l2Book","data":{"coin":"BTC","time":1754450974231,
+      "levels":[[{"px":"113377.0","sz":"7.6699","n":17}],[{"px":"113397.0","sz":"0.11543","n":3}]]}}
+    {"channel":"trades","data":[{"coin":"BTC","side":"B","px":"97432.5","sz":"0.1","hash":"0x..",
+      "time":1700000000000,"tid":118906512037719,"users":["0xbuyer","0xseller"]}]}
+    {"channel":"bbo","data":{"coin":"BTC","time":1700000000000,"bbo":[{"px":"97432.0","sz":"1.2","n":3},null]}}
+    {"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"0.0000125","openInterest":"...",
+      "oraclePx":"...","markPx":"...", ...}}}
+    {"channel":"pong"}   {"channel":"subscriptionResponse","data":{...}}   {"channel":"error","data":"..."}
+
+Normalization:
+
+- ``l2Book`` -> :class:`~mm.schema.BookSnapshot` (seq and remote_ts_ms = block ``time``).
+- ``bbo`` -> :class:`~mm.schema.Bbo` (a null side is px 0, qty 0).
+- ``trades`` -> one :class:`~mm.schema.Trade` per trade (side = aggressor, ``B`` buys;
+  seq and remote_ts_ms = ``time``, trade_id = ``tid``).
+- ``activeAssetCtx`` -> :class:`~mm.schema.FundingUpdate`; the frame has no venue time, so
+  ``remote_ts_ms`` is the latest venue time seen for the coin on another channel (0 before any).
+
+Refusals (counted per :class:`~mm.venues.feed_health.BadInput` kind, frame or item dropped):
+malformed JSON, unknown channel, wrong shape, unknown coin, NaN/inf/<=0 price, NaN/inf/<=0
+size (a snapshot or BBO level must have size), unsorted or crossed book, a book or BBO whose
+block time is not newer than the last one applied for the coin (duplicate or out of order),
+a trade id seen before, and backfill: a trade whose time is more than ``backfill_ms`` before
+the newest venue time known for the coin (on any channel, including the newest trade in the
+same frame). Hyperliquid sends recent trades again after every subscription; the recordings
+in /work/shared/data show 30 trades per coin, up to minutes old, after each (re)connect.
+:meth:`HyperliquidMdParser.new_session` is called on every (re)connection: it forgets the
+last block times (a new connection's first snapshot is the truth) but keeps the trade ids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from typing import Literal, get_args
+
+import msgspec
+
+from mm.schema import Bbo, BookSnapshot, FundingUpdate, MarketEvent, Side, Trade, Venue
+from mm.venues.feed_health import BadInput, BadInputCounters
+
+_INF = math.inf
+_VENUE = int(Venue.HYPERLIQUID)
+_BUY = int(Side.BUY)
+_SELL = int(Side.SELL)
+
+# --------------------------------------------------------------------------- wire structs
+
+
+class WsLevel(msgspec.Struct, gc=False):
+    px: float
+    sz: float
+    n: int
+
+
+class WsBook(msgspec.Struct, gc=False):
+    coin: str
+    time: int
+    levels: tuple[list[WsLevel], list[WsLevel]]
+
+
+class WsBbo(msgspec.Struct, gc=False):
+    coin: str
+    time: int
+    bbo: tuple[WsLevel | None, WsLevel | None]
+
+
+class WsTrade(msgspec.Struct, gc=False):
+    """``hash`` and ``users`` are on the wire too; they are skipped, not decoded."""
+
+    coin: str
+    side: Literal["B", "A"]
+    px: float
+    sz: float
+    time: int
+    tid: int
+
+
+class PerpAssetCtx(msgspec.Struct, gc=False, rename="camel"):
+    funding: float
+    open_interest: float
+    oracle_px: float
+    mark_px: float
+
+
+class WsActiveAssetCtx(msgspec.Struct, gc=False):
+    coin: str
+    ctx: PerpAssetCtx
+
+
+class L2BookFrame(msgspec.Struct, tag_field="channel", tag="l2Book", gc=False):
+    data: WsBook
+
+
+class TradesFrame(msgspec.Struct, tag_field="channel", tag="trades", gc=False):
+    data: list[WsTrade]
+
+
+class BboFrame(msgspec.Struct, tag_field="channel", tag="bbo", gc=False):
+    data: WsBbo
+
+
+class ActiveAssetCtxFrame(msgspec.Struct, tag_field="channel", tag="activeAssetCtx", gc=False):
+    data: WsActiveAssetCtx
+
+
+class PongFrame(msgspec.Struct, tag_field="channel", tag="pong", gc=False):
+    pass
+
+
+class SubscriptionResponseFrame(
+    msgspec.Struct, tag_field="channel", tag="subscriptionResponse", gc=False
+):
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class ErrorFrame(msgspec.Struct, tag_field="channel", tag="error", gc=False):
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+HlFrame = (
+    L2BookFrame | TradesFrame | BboFrame | ActiveAssetCtxFrame | PongFrame | SubscriptionResponseFrame | ErrorFrame
+)
+KNOWN_CHANNELS = frozenset(
+    t.__struct_config__.tag for t in get_args(HlFrame)
+)
+
+
+class _ChannelOnly(msgspec.Struct):
+    channel: str
+
+
+ESTABLISHED_BANNER = b"Websocket connection established."
+"""A plain-text frame some servers send on connect; tolerated, not counted."""
+
+
+def subscribe_message(sub_type: str, coin: str) -> bytes:
+    """The client's subscribe request, e.g. ``subscribe_message("l2Book", "BTC")``."""
+    return msgspec.json.encode({"method": "subscribe", "subscription": {"type": sub_type, "coin": coin}})
+
+
+PING_MESSAGE = b'{"method":"ping"}'
+MD_SUBSCRIPTIONS = ("l2Book", "trades", "bbo", "activeAssetCtx")
+"""Per coin, in this order: the book first, so its venue time anchors trade backfill."""
+
+# --------------------------------------------------------------------------- the parser
+
+
+class _CoinState:
+    __slots__ = ("last_bbo_ms", "last_book_ms", "tid_order", "tids", "venue_now_ms")
+
+    def __init__(self, dedup_window: int) -> None:
+        self.last_book_ms = -1
+        self.last_bbo_ms = -1
+        self.venue_now_ms = 0
+        self.tids: set[int] = set()
+        self.tid_order: deque[int] = deque(maxlen=dedup_window)
+
+
+def _side_levels(levels: list[WsLevel], descending: bool) -> tuple[list[float], list[float]] | BadInput:
+    """Prices and sizes of one book side, or the reason it is refused."""
+    px: list[float] = []
+    qty: list[float] = []
+    prev = _INF if descending else 0.0
+    for lv in levels:
+        p = lv.px
+        q = lv.sz
+        if not (0.0 < p < _INF):
+            return BadInput.BAD_PRICE
+        if not (0.0 < q < _INF):
+            return BadInput.BAD_QTY
+        if (p >= prev) if descending else (p <= prev):
+            return BadInput.UNSORTED_LEVELS
+        prev = p
+        px.append(p)
+        qty.append(q)
+    return px, qty
+
+
+class HyperliquidMdParser:
+    """Frames in, :data:`~mm.schema.MarketEvent` lists out. See the module docstring.
+
+    ``coins`` maps a Hyperliquid coin name to the symbol id. Counters of refused input are
+    in ``counters``; ``pongs``, ``acks`` and ``frames`` count the rest.
+    """
+
+    def __init__(
+        self,
+        coins: Mapping[str, int],
+        counters: BadInputCounters | None = None,
+        backfill_ms: int = 2_000,
+        dedup_window: int = 8_192,
+    ) -> None:
+        self.coins = dict(coins)
+        self.counters = counters if counters is not None else BadInputCounters("hyperliquid")
+        self.backfill_ms = backfill_ms
+        self._dedup_window = dedup_window
+        self._dec = msgspec.json.Decoder(HlFrame, strict=False)
+        self._chan_dec = msgspec.json.Decoder(_ChannelOnly)
+        self._state = {c: _CoinState(dedup_window) for c in self.coins}
+        self.frames = 0
+        self.pongs = 0
+        self.acks = 0
+
+    def new_session(self) -> None:
+        """A new connection: forget block times, keep the trade ids (backfill repeats them)."""
+        for st in self._state.values():
+            st.last_book_ms = -1
+            st.last_bbo_ms = -1
+            st.venue_now_ms = 0
+
+    # ------------------------------------------------------------------ entry point
+
+    def parse(self, frame: bytes | str, ts_ns: int) -> list[MarketEvent]:
+        """Decode one websocket frame received at local time ``ts_ns``."""
+        self.frames += 1
+        try:
+            msg = self._dec.decode(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._classify_failure(frame, ts_ns)
+            return []
+        if isinstance(msg, L2BookFrame):
+            return self.on_book(msg.data, ts_ns)
+        if isinstance(msg, TradesFrame):
+            return self.on_trades(msg.data, ts_ns)
+        if isinstance(msg, BboFrame):
+            return self.on_bbo(msg.data, ts_ns)
+        if isinstance(msg, ActiveAssetCtxFrame):
+            return self.on_ctx(msg.data, ts_ns)
+        if isinstance(msg, PongFrame):
+            self.pongs += 1
+        elif isinstance(msg, SubscriptionResponseFrame):
+            self.acks += 1
+        else:
+            self.counters.count(BadInput.VENUE_ERROR, ts_ns, bytes(msg.data)[:200].decode("utf-8", "replace"))
+        return []
+
+    def _classify_failure(self, frame: bytes | str, ts_ns: int) -> None:
+        raw = frame.encode() if isinstance(frame, str) else frame
+        if raw.strip() == ESTABLISHED_BANNER:
+            return
+        try:
+            chan = self._chan_dec.decode(raw).channel
+        except msgspec.DecodeError:
+            self.counters.count(BadInput.MALFORMED_JSON, ts_ns, repr(raw[:80]))
+            return
+        except msgspec.ValidationError:
+            self.counters.count(BadInput.BAD_SHAPE, ts_ns, f"no channel: {raw[:80]!r}")
+            return
+        if chan in KNOWN_CHANNELS:
+            try:
+                self._dec.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                self.counters.count(BadInput.BAD_SHAPE, ts_ns, f"{chan}: {exc}")
+        else:
+            self.counters.count(BadInput.UNKNOWN_CHANNEL, ts_ns, chan[:40])
+
+    # ------------------------------------------------------------------ channels
+
+    def _coin(self, coin: str, ts_ns: int) -> tuple[int, _CoinState] | None:
+        st = self._state.get(coin)
+        if st is None:
+            self.counters.count(BadInput.UNKNOWN_SYMBOL, ts_ns, coin[:40])
+            return None
+        return self.coins[coin], st
+
+    def on_book(self, d: WsBook, ts_ns: int) -> list[MarketEvent]:
+        found = self._coin(d.coin, ts_ns)
+        if found is None:
+            return []
+        sym, st = found
+        t = d.time
+        if t <= st.last_book_ms:
+            kind = BadInput.SEQ_DUPLICATE if t == st.last_book_ms else BadInput.SEQ_OUT_OF_ORDER
+            self.counters.count(kind, ts_ns, f"l2Book {d.coin} time {t} <= {st.last_book_ms}")
+            return []
+        bids = _side_levels(d.levels[0], True)
+        if isinstance(bids, BadInput):
+            self.counters.count(bids, ts_ns, f"l2Book {d.coin} bids")
+            return []
+        asks = _side_levels(d.levels[1], False)
+        if isinstance(asks, BadInput):
+            self.counters.count(asks, ts_ns, f"l2Book {d.coin} asks")
+            return []
+        bid_px, bid_qty = bids
+        ask_px, ask_qty = asks
+        if bid_px and ask_px and bid_px[0] >= ask_px[0]:
+            self.counters.count(BadInput.CROSSED_BOOK, ts_ns, f"l2Book {d.coin} {bid_px[0]} >= {ask_px[0]}")
+            return []
+        st.last_book_ms = t
+        if t > st.venue_now_ms:
+            st.venue_now_ms = t
+        return [BookSnapshot(_VENUE, sym, ts_ns, t, t, bid_px, bid_qty, ask_px, ask_qty)]
+
+    def on_bbo(self, d: WsBbo, ts_ns: int) -> list[MarketEvent]:
+        found = self._coin(d.coin, ts_ns)
+        if found is None:
+            return []
+        sym, st = found
+        t = d.time
+        if t <= st.last_bbo_ms:
+            kind = BadInput.SEQ_DUPLICATE if t == st.last_bbo_ms else BadInput.SEQ_OUT_OF_ORDER
+            self.counters.count(kind, ts_ns, f"bbo {d.coin} time {t} <= {st.last_bbo_ms}")
+            return []
+        bid, ask = d.bbo
+        bp = bq = ap = aq = 0.0
+        for lv, is_bid in ((bid, True), (ask, False)):
+            if lv is None:
+                continue
+            if not (0.0 < lv.px < _INF):
+                self.counters.count(BadInput.BAD_PRICE, ts_ns, f"bbo {d.coin}")
+                return []
+            if not (0.0 < lv.sz < _INF):
+                self.counters.count(BadInput.BAD_QTY, ts_ns, f"bbo {d.coin}")
+                return []
+            if is_bid:
+                bp, bq = lv.px, lv.sz
+            else:
+                ap, aq = lv.px, lv.sz
+        if bid is not None and ask is not None and bp >= ap:
+            self.counters.count(BadInput.CROSSED_BOOK, ts_ns, f"bbo {d.coin} {bp} >= {ap}")
+            return []
+        st.last_bbo_ms = t
+        if t > st.venue_now_ms:
+            st.venue_now_ms = t
+        return [Bbo(_VENUE, sym, ts_ns, t, t, bp, bq, ap, aq)]
+
+    def on_trades(self, trades: list[WsTrade], ts_ns: int) -> list[MarketEvent]:
+        out: list[MarketEvent] = []
+        counters = self.counters
+        newest: dict[str, int] = {}
+        for tr in trades:
+            if tr.time > newest.get(tr.coin, -1):
+                newest[tr.coin] = tr.time
+        for coin, t in newest.items():
+            s = self._state.get(coin)
+            if s is not None and t > s.venue_now_ms:
+                s.venue_now_ms = t
+        for tr in trades:
+            found = self._coin(tr.coin, ts_ns)
+            if found is None:
+                continue
+            sym, st = found
+            if tr.tid in st.tids:
+                counters.count(BadInput.TRADE_DUPLICATE, ts_ns, f"{tr.coin} tid {tr.tid}")
+                continue
+            if not (0.0 < tr.px < _INF):
+                counters.count(BadInput.BAD_PRICE, ts_ns, f"trade {tr.coin} tid {tr.tid}")
+                continue
+            if not (0.0 < tr.sz < _INF):
+                counters.count(BadInput.BAD_QTY, ts_ns, f"trade {tr.coin} tid {tr.tid}")
+                continue
+            order = st.tid_order
+            if len(order) == order.maxlen:
+                st.tids.discard(order[0])
+            order.append(tr.tid)
+            st.tids.add(tr.tid)
+            if tr.time < st.venue_now_ms - self.backfill_ms:
+                counters.count(
+                    BadInput.TRADE_BACKFILL, ts_ns, f"{tr.coin} tid {tr.tid} {st.venue_now_ms - tr.time} ms old"
+                )
+                continue
+            side = _BUY if tr.side == "B" else _SELL
+            out.append(Trade(_VENUE, sym, ts_ns, tr.time, tr.time, tr.px, tr.sz, side, tr.tid))
+        return out
+
+    def on_ctx(self, d: WsActiveAssetCtx, ts_ns: int) -> list[MarketEvent]:
+        found = self._coin(d.coin, ts_ns)
+        if found is None:
+            return []
+        sym, st = found
+        c = d.ctx
+        for v in (c.mark_px, c.oracle_px):
+            if not (0.0 < v < _INF):
+                self.counters.count(BadInput.BAD_PRICE, ts_ns, f"activeAssetCtx {d.coin}")
+                return []
+        if not (0.0 <= c.open_interest < _INF):
+            self.counters.count(BadInput.BAD_QTY, ts_ns, f"activeAssetCtx {d.coin}")
+            return []
+        if not math.isfinite(c.funding):
+            self.counters.count(BadInput.BAD_SHAPE, ts_ns, f"activeAssetCtx {d.coin} funding")
+            return []
+        return [FundingUpdate(_VENUE, sym, ts_ns, st.venue_now_ms, c.funding, c.mark_px, c.oracle_px, c.open_interest)]
