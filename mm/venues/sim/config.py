@@ -1,0 +1,309 @@
+"""Configuration of the paper venue: one frozen, documented struct per TOML section.
+
+This module owns the paper venue's settings and their defaults. The root is
+:class:`VenueConfig`; each section below is a field of it. A bare ``VenueConfig`` with coins
+and users is a perfect, deterministic venue: latency, failures and quota limits are all off
+until switched on (:meth:`EnhancedSimConfig.seed_002` gives the "enhanced paper" values of
+the graduation design notes). Load from TOML with :func:`load_config`.
+
+Example (TOML)::
+
+    port = 8080
+    [[coins]]
+    name = "BTC"
+    sz_decimals = 5
+    [[users]]
+    address = "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"
+    balance_usd = 100000.0
+    [matching]
+    queue_model = "pro_rata"
+    [latency]
+    enabled = true
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+
+class CoinConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One perpetual listed by the venue; its position in ``coins`` is its asset id.
+
+    Attributes:
+        name: Coin name as Hyperliquid spells it (``"BTC"``).
+        sz_decimals: Size decimals (``meta.universe[i].szDecimals``); fixes tick and lot.
+        max_leverage: Highest leverage a user may set on this coin.
+        symbol_id: The ``symbol_id`` the market driver's events carry for this coin; -1 means
+            "its index in ``coins``".
+        binance_symbol: Binance USD-M symbol fed by reference events for this coin; empty
+            means ``<name>USDT``.
+        only_isolated: Listed in meta as isolated-only (informational; margin is cross).
+    """
+
+    name: str
+    sz_decimals: int
+    max_leverage: int = 50
+    symbol_id: int = -1
+    binance_symbol: str = ""
+    only_isolated: bool = False
+
+
+class UserConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """An account the venue knows, and the API wallets (agents) allowed to sign for it.
+
+    Attributes:
+        address: The user's address (any case). Orders are booked to it.
+        balance_usd: Starting USDC collateral.
+        agents: Addresses of approved API wallets that may sign for this user.
+        leverage: Default cross leverage on every coin (capped at the coin's max).
+        cum_volume_usd: Traded volume carried in from before (counts toward the per-address
+            request budget and the scheduleCancel volume gate).
+    """
+
+    address: str
+    balance_usd: float = 100_000.0
+    agents: tuple[str, ...] = ()
+    leverage: int = 20
+    cum_volume_usd: float = 0.0
+
+
+class MatchingConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The matching engine and its fill model.
+
+    Attributes:
+        queue_model: How displayed-size decreases between snapshots move our queue position:
+            ``pro_rata`` (default), ``behind_first`` (pessimistic: cancels leave from behind
+            us) or ``ahead_first`` (optimistic). See ``queue_model.py``.
+        trade_through: When a market trade prints through a resting order's price, fill it
+            for at most the printed quantity (``print_qty``, default) or completely (``full``).
+        min_notional_usd: Minimum order value (Hyperliquid: $10).
+        book_depth: Levels per side in l2Book replies and pushes (Hyperliquid: 20).
+        fills_kept: Fills kept per user for userFills (newest first; Hyperliquid returns 2000).
+        orders_kept: Closed orders kept per user for orderStatus lookups.
+        margin_check: Refuse orders the account cannot margin ("Insufficient margin to place order.").
+        first_oid: The first order id handed out.
+    """
+
+    queue_model: Literal["pro_rata", "behind_first", "ahead_first"] = "pro_rata"
+    trade_through: Literal["print_qty", "full"] = "print_qty"
+    min_notional_usd: float = 10.0
+    book_depth: int = 20
+    fills_kept: int = 2000
+    orders_kept: int = 10_000
+    margin_check: bool = True
+    first_oid: int = 1_000_000
+
+
+class FeeConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The fee tier the venue charges (see ``fees.py`` for the schedule).
+
+    Attributes:
+        tier: Volume tier name: ``base`` (4.5/1.5 bps), ``tier1`` .. ``tier6``.
+        maker_share: Share of the venue's 14-day maker volume (0.006 = 0.6%); above 0.5%
+            a maker rebate replaces the tier's maker fee.
+        staking_discount: HYPE staking discount on fees paid, 0 to 0.4.
+    """
+
+    tier: str = "base"
+    maker_share: float = 0.0
+    staking_discount: float = 0.0
+
+
+class LatencyConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Delay between an order or cancel reaching the venue and taking effect (then the reply).
+
+    Attributes:
+        enabled: Off: actions apply at once.
+        mean_ms: Mean of the log-normal delay (the design notes: 150 ms).
+        std_ms: Standard deviation of the log-normal delay (50 ms).
+        spike_probability: Chance that an action also meets a spike (1%).
+        spike_min_ms: Smallest spike added (500 ms).
+        spike_max_ms: Largest spike added (uniform between min and max).
+    """
+
+    enabled: bool = False
+    mean_ms: float = 150.0
+    std_ms: float = 50.0
+    spike_probability: float = 0.01
+    spike_min_ms: float = 500.0
+    spike_max_ms: float = 2000.0
+
+
+class EnhancedSimConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Injected failures (graduation design notes, "EnhancedSimConfig"). A zero rate is off.
+
+    Attributes:
+        rejection_rate: Chance each order is refused with one of ``rejection_messages``.
+        rejection_messages: Error strings used for random rejections.
+        margin_cancel_rate: Chance each resting order is later cancelled with status
+            ``marginCanceled``, after a delay drawn from ``margin_cancel_delay_ms``.
+        margin_cancel_delay_ms: (min, max) of that delay.
+        quota_429_probability: Chance any HTTP request is answered 429 regardless of weight.
+        disconnect_probability_per_s: Chance per second that the venue's websockets drop
+            (every open connection is cut without a close frame).
+        disconnect_duration_ms: (min, max) length of the outage that follows; new
+            websocket connections are refused (HTTP 503) until it ends.
+        disconnect_http: During an outage, also answer HTTP requests 503.
+        post_only_windows_s: (start, length) windows in seconds since the venue started
+            during which only ALO orders are accepted (as after a network upgrade).
+    """
+
+    rejection_rate: float = 0.0
+    rejection_messages: tuple[str, ...] = ("Insufficient margin to place order.",)
+    margin_cancel_rate: float = 0.0
+    margin_cancel_delay_ms: tuple[float, float] = (100.0, 5000.0)
+    quota_429_probability: float = 0.0
+    disconnect_probability_per_s: float = 0.0
+    disconnect_duration_ms: tuple[float, float] = (500.0, 10_000.0)
+    disconnect_http: bool = False
+    post_only_windows_s: tuple[tuple[float, float], ...] = ()
+
+    @classmethod
+    def seed_002(cls) -> EnhancedSimConfig:
+        """The values of the design notes: 2% rejections, 0.5% margin cancels, 0.1% random 429s,
+        0.01%/s disconnects of 0.5-10 s."""
+        return cls(
+            rejection_rate=0.02,
+            margin_cancel_rate=0.005,
+            quota_429_probability=0.001,
+            disconnect_probability_per_s=0.0001,
+        )
+
+
+class RateLimitConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Hyperliquid's request limits (ARCHITECTURE "Rate limits").
+
+    Attributes:
+        enabled: Off: nothing is limited.
+        ip_weight_per_min: REST weight per minute per IP (1200). Exchange actions weigh
+            ``1 + floor(batch / 40)``; info requests 2, 20 or 60.
+        address_initial_requests: Per-address request budget before any volume (10000).
+        requests_per_usd: Requests added per USDC traded (1).
+        cancel_extra_requests: Cancels stay allowed past the budget up to
+            ``min(cap + cancel_extra_requests, 2 * cap)``.
+    """
+
+    enabled: bool = False
+    ip_weight_per_min: int = 1200
+    address_initial_requests: int = 10_000
+    requests_per_usd: float = 1.0
+    cancel_extra_requests: int = 100_000
+
+
+class NonceConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Nonce rules per signer (D-nonce).
+
+    Attributes:
+        keep: How many of the highest nonces are kept per signer (100); a new nonce must
+            exceed the smallest of them once the set is full, and never repeat.
+        window_past_ms: A nonce older than now minus this is refused (2 days).
+        window_future_ms: A nonce later than now plus this is refused (1 day).
+    """
+
+    keep: int = 100
+    window_past_ms: int = 2 * 86_400_000
+    window_future_ms: int = 86_400_000
+
+
+class ScheduleCancelConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The dead man's switch (``scheduleCancel``).
+
+    Attributes:
+        volume_gate_usd: Refuse the action until the user has traded this much (Hyperliquid
+            mainnet: 1000000); 0 disables the gate.
+        min_lead_ms: The time must be at least this far in the future (5000).
+        max_triggers_per_day: Triggers allowed per UTC day (10).
+    """
+
+    volume_gate_usd: float = 0.0
+    min_lead_ms: int = 5000
+    max_triggers_per_day: int = 10
+
+
+class WsConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The Hyperliquid websocket at ``/ws``.
+
+    Attributes:
+        idle_timeout_s: Close a connection the venue has sent nothing on for this long (60).
+        l2book_interval_ms: Smallest gap between two l2Book pushes for a coin (500).
+        l2book_push_unchanged: Push l2Book at every interval even when the book did not change
+            (Hyperliquid pushes on every block past the interval).
+        send_banner: Send the text frame ``Websocket connection established.`` on connect.
+        trades_backfill: Recent trades sent right after a trades subscription (Hyperliquid
+            backfills; clients must deduplicate by tid).
+        asset_ctx_interval_ms: Period of activeAssetCtx pushes.
+        tick_ms: Period of the publisher loop (book pushes, timers, failure draws).
+    """
+
+    idle_timeout_s: float = 60.0
+    l2book_interval_ms: int = 500
+    l2book_push_unchanged: bool = True
+    send_banner: bool = True
+    trades_backfill: int = 10
+    asset_ctx_interval_ms: int = 1000
+    tick_ms: int = 50
+
+
+class BinanceConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The Binance USD-M style public streams at ``/binance/stream`` and ``/binance/ws/<stream>``.
+
+    Attributes:
+        enabled: Serve the endpoints.
+        default_qty: Quantity printed in bookTicker/depth when a reference event has none
+            (``RefPrice`` carries prices only).
+    """
+
+    enabled: bool = True
+    default_qty: float = 1.0
+
+
+class VenueConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The paper venue.
+
+    Attributes:
+        host: Listen address; loopback unless you mean otherwise.
+        port: TCP port; 0 picks a free one (read it from the server handle).
+        seed: Seed of the venue's random draws (latency, failures).
+        signature_source: Phantom-agent source letter used to recover signers: ``"b"`` is
+            what the official SDK uses for every URL but mainnet's.
+        error_asset_suffix: Append ``" asset=<n>"`` to per-order errors, as Hyperliquid does.
+        coins: Listed perpetuals (asset id = index).
+        users: Known accounts and their agents; any other signer is refused.
+        matching: Matching engine and fill model.
+        fees: Fee tier.
+        latency: Order/cancel latency model.
+        failures: Injected failures.
+        rate_limits: IP weight and per-address budget.
+        nonces: Nonce rules.
+        schedule_cancel: Dead man's switch rules.
+        ws: Websocket behaviour.
+        binance: Binance-style reference streams.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    seed: int = 0
+    signature_source: Literal["a", "b"] = "b"
+    error_asset_suffix: bool = True
+    coins: tuple[CoinConfig, ...] = ()
+    users: tuple[UserConfig, ...] = ()
+    matching: MatchingConfig = MatchingConfig()
+    fees: FeeConfig = FeeConfig()
+    latency: LatencyConfig = LatencyConfig()
+    failures: EnhancedSimConfig = EnhancedSimConfig()
+    rate_limits: RateLimitConfig = RateLimitConfig()
+    nonces: NonceConfig = NonceConfig()
+    schedule_cancel: ScheduleCancelConfig = ScheduleCancelConfig()
+    ws: WsConfig = WsConfig()
+    binance: BinanceConfig = BinanceConfig()
+
+
+def load_config(path: str | Path) -> VenueConfig:
+    """A :class:`VenueConfig` from a TOML file (a ``[venue]`` table, or the file's top level)."""
+    data = tomllib.loads(Path(path).read_text())
+    section = data.get("venue", data)
+    return msgspec.convert(section, VenueConfig)
