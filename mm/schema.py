@@ -237,6 +237,8 @@ class StateSnapshot(_Msg, tag=20):
     ref_mid_px: float = 0.0
     last_trade_ts_ns: int = 0
     book_ts_ns: int = 0
+    toxicity: int = 1
+    toxic_prob: float = 0.0
 
 
 class AlphaSignal(_Msg, tag=21):

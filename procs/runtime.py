@@ -18,6 +18,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import posix_ipc
+
 from ipc.heartbeat import HeartbeatTable, ProcState
 from ipc.killswitch import KillSwitch
 from ipc.ring import Ring, RingOverrun, RingReader, RingWriter
@@ -89,6 +91,7 @@ class Worker:
             self._rings.append(ring)
             self.writers[ring_name] = ring.writer()
         self._reader_list = list(self.readers.items())
+        self._wait_readers = [r for _, r in self._reader_list]
         self.hb_interval_ns = self.cfg.supervisor.heartbeat_interval_ms * 1_000_000
         self._last_beat_ns = 0
         self._ks_epoch = 0
@@ -173,10 +176,12 @@ class Worker:
         return n
 
     def run(self, clock_ns: Callable[[], int] = time.monotonic_ns) -> int:
+        # on_start (model loading, JIT warm-up) runs inside the supervisor's startup grace:
+        # the deadline applies from the first heartbeat on.
+        self.on_start(clock_ns())
         now = clock_ns()
         self.hb.set(pid=os.getpid(), state=int(ProcState.RUNNING))
         self.hb.beat(now)
-        self.on_start(now)
         next_timer_ns = now
         try:
             while not self.stopping:
@@ -186,7 +191,11 @@ class Worker:
                     next_timer_ns = now + max(self.on_timer(now), 100_000)
                 wait_ns = min(next_timer_ns - now, self.hb_interval_ns // 2)
                 if self._reader_list:
-                    if self.waiter.wait([r for _, r in self._reader_list], max(wait_ns, 0)):
+                    try:
+                        ready = self.waiter.wait(self._wait_readers, max(wait_ns, 0))
+                    except posix_ipc.SignalError:  # a signal (SIGTERM) woke the wait: loop
+                        ready = False
+                    if ready:
                         self.drain(clock_ns())
                 elif wait_ns > 0:
                     time.sleep(wait_ns / 1e9)

@@ -177,16 +177,21 @@ def cmd_simple(args: argparse.Namespace, run_dir: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The global flags are accepted before or after the verb. The verbs' copies default to
+    # SUPPRESS so that a flag given before the verb is not reset by the subparser.
+    def flags(parser: argparse.ArgumentParser, default: object) -> None:
+        parser.add_argument("--config", default=default, help="config file (its run.run_dir locates the group)")
+        parser.add_argument("--run-dir", default=default, help="run directory of the group (overrides --config)")
+        parser.add_argument("--json", action="store_true", default=default, help="machine-readable output")
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="config file (its run.run_dir locates the group)")
-    common.add_argument("--run-dir", help="run directory of the group (overrides --config)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    flags(common, argparse.SUPPRESS)
     ap = argparse.ArgumentParser(
         prog="mmctl",
         description="Control a running mm process group.",
         epilog="exit codes: 0 ok, 1 refused/failed, 2 usage or config error, 3 no group running",
-        parents=[common],
     )
+    flags(ap, None)
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="VERB")
     sub.add_parser("status", parents=[common], help="processes, channels and kill switch")
     p = sub.add_parser("kill", parents=[common], help="trip the kill switch")
@@ -204,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.json = bool(args.json)
     try:
         run_dir = _run_dir(args)
         if args.cmd == "status":
