@@ -22,28 +22,27 @@ MAGIC = 0x6D6D_4842_0001  # "mmHB" v1
 HEADER_BYTES = 64
 NAME_BYTES = 16
 
-ROW_DTYPE = np.dtype(
-    [
-        ("name", f"S{NAME_BYTES}"),
-        ("pid", "<i8"),
-        ("ts_ns", "<i8"),
-        ("loops", "<i8"),
-        ("state", "<i8"),
-        ("core", "<i8"),
-        ("restarts", "<i8"),
-        ("started_ts_ns", "<i8"),
-        ("msgs_in", "<i8"),
-        ("msgs_out", "<i8"),
-        ("overruns", "<i8"),
-        ("errors", "<i8"),
-        ("lat_last_ns", "<i8"),
-        ("lat_max_ns", "<i8"),
-        ("ack_seq", "<i8"),
-        ("ack_code", "<i8"),
-        ("ks_epoch", "<i8"),
-    ],
-    align=True,
-)
+_ROW_FIELDS: list[tuple[str, str]] = [
+    ("name", f"S{NAME_BYTES}"),
+    ("pid", "<i8"),
+    ("ts_ns", "<i8"),
+    ("loops", "<i8"),
+    ("state", "<i8"),
+    ("core", "<i8"),
+    ("restarts", "<i8"),
+    ("started_ts_ns", "<i8"),
+    ("msgs_in", "<i8"),
+    ("msgs_out", "<i8"),
+    ("overruns", "<i8"),
+    ("errors", "<i8"),
+    ("lat_last_ns", "<i8"),
+    ("lat_max_ns", "<i8"),
+    ("ack_seq", "<i8"),
+    ("ack_code", "<i8"),
+    ("ks_epoch", "<i8"),
+]
+ROW_DTYPE = np.dtype(_ROW_FIELDS, align=True)
+FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in _ROW_FIELDS)
 
 
 class ProcState(enum.IntEnum):
@@ -115,7 +114,7 @@ class HeartbeatTable:
         copy = self.rows.copy()
         out: list[dict[str, int | str]] = []
         for r in copy:
-            d: dict[str, int | str] = {k: int(r[k]) for k in ROW_DTYPE.names if k != "name"}
+            d: dict[str, int | str] = {k: int(r[k]) for k in FIELD_NAMES if k != "name"}
             d["name"] = bytes(r["name"]).decode()
             out.append(d)
         return out
@@ -134,7 +133,7 @@ class HeartbeatTable:
             pass
 
 
-_WORD = {name: ROW_DTYPE.fields[name][1] // 8 for name in ROW_DTYPE.names if name != "name"}
+_WORD = {name: int(ROW_DTYPE.fields[name][1]) // 8 for name in FIELD_NAMES if name != "name"}  # type: ignore[index]
 
 
 class HeartbeatRow:

@@ -35,7 +35,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class RunConfig(_Section):
+class RunConfig(_Section, frozen=True):
     """``[run]`` what to run.
 
     mode: "paper" (sim venue over loopback, the default), "live" (real venue; needs a key) or
@@ -61,7 +61,7 @@ class RunConfig(_Section):
             raise ValueError(f"run.symbols has duplicates: {self.symbols}")
 
 
-class IpcConfig(_Section):
+class IpcConfig(_Section, frozen=True):
     """``[ipc]`` shared-memory channels.
 
     wait: reader wait strategy: "spin" (busy-spin; needs a dedicated core per reader),
@@ -82,7 +82,7 @@ class IpcConfig(_Section):
             raise ValueError(f"ipc.slot_count must be a power of two, got {self.slot_count}")
 
 
-class SupervisorConfig(_Section):
+class SupervisorConfig(_Section, frozen=True):
     """``[supervisor]`` process group and watchdog.
 
     heartbeat_interval_ms: how often each worker writes its heartbeat row.
@@ -123,7 +123,7 @@ class SupervisorConfig(_Section):
             )
 
 
-class CoresConfig(_Section):
+class CoresConfig(_Section, frozen=True):
     """``[cores]`` CPU core per process. -1 leaves a process unpinned. On a machine with fewer
     cores than named, cores are shared (core % ncpu) and the supervisor says so."""
 
@@ -140,7 +140,7 @@ class CoresConfig(_Section):
         return core
 
 
-class FeedConfig(_Section):
+class FeedConfig(_Section, frozen=True):
     """``[feed]`` market data source.
 
     source: "synthetic" (the built-in generator, in process), or "venue" (Hyperliquid and
@@ -154,7 +154,7 @@ class FeedConfig(_Section):
     stale_after_ms: Annotated[int, Meta(ge=50, le=600_000)] = 5_000
 
 
-class VenuesConfig(_Section):
+class VenuesConfig(_Section, frozen=True):
     """``[venues]`` endpoints. In paper mode these point at the sim venue on loopback.
 
     hl_http_url: Hyperliquid REST base URL (POST /info, /exchange).
@@ -173,7 +173,7 @@ class VenuesConfig(_Section):
     )
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     """The whole configuration; each field is one ``[section]``."""
 
     run: RunConfig = msgspec.field(default_factory=RunConfig)

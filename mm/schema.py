@@ -16,7 +16,7 @@ Tags are part of the recording format (mm/recording): never renumber one.
 from __future__ import annotations
 
 import enum
-from typing import Final, Union
+from typing import Final
 
 import msgspec
 
@@ -104,7 +104,7 @@ class _Msg(msgspec.Struct, array_like=True, frozen=True, tag_field="t"):
 # --------------------------------------------------------------------------- market data
 
 
-class Trade(_Msg, tag=1):
+class Trade(_Msg, tag=1, frozen=True):
     """A public trade. ``side`` is the aggressor's side."""
 
     venue: int
@@ -118,7 +118,7 @@ class Trade(_Msg, tag=1):
     trade_id: int = 0
 
 
-class BookSnapshot(_Msg, tag=2):
+class BookSnapshot(_Msg, tag=2, frozen=True):
     """A full L2 snapshot (Hyperliquid pushes these per block). Best level first."""
 
     venue: int
@@ -132,7 +132,7 @@ class BookSnapshot(_Msg, tag=2):
     ask_qty: list[float]
 
 
-class BookDelta(_Msg, tag=3):
+class BookDelta(_Msg, tag=3, frozen=True):
     """Absolute level quantities (0 removes the level), as in Binance's depth diff.
 
     ``first_seq``/``seq``/``prev_seq`` are Binance's U/u/pu.
@@ -151,7 +151,7 @@ class BookDelta(_Msg, tag=3):
     ask_qty: list[float]
 
 
-class Bbo(_Msg, tag=4):
+class Bbo(_Msg, tag=4, frozen=True):
     """Best bid and offer. A missing side has px 0 and qty 0."""
 
     venue: int
@@ -165,7 +165,7 @@ class Bbo(_Msg, tag=4):
     ask_qty: float
 
 
-class FundingUpdate(_Msg, tag=5):
+class FundingUpdate(_Msg, tag=5, frozen=True):
     """Hyperliquid activeAssetCtx: funding and mark."""
 
     venue: int
@@ -178,7 +178,7 @@ class FundingUpdate(_Msg, tag=5):
     open_interest: float
 
 
-class RefPrice(_Msg, tag=6):
+class RefPrice(_Msg, tag=6, frozen=True):
     """The lead reference (Binance USD-M) for a symbol: its best bid/ask and mid."""
 
     venue: int
@@ -191,7 +191,7 @@ class RefPrice(_Msg, tag=6):
     mid_px: float
 
 
-class FeedStale(_Msg, tag=7):
+class FeedStale(_Msg, tag=7, frozen=True):
     """No message from a venue for a symbol within the configured time."""
 
     venue: int
@@ -201,14 +201,14 @@ class FeedStale(_Msg, tag=7):
     stale: bool = True
 
 
-MarketEvent = Union[Trade, BookSnapshot, BookDelta, Bbo, FundingUpdate, RefPrice, FeedStale]
+MarketEvent = Trade | BookSnapshot | BookDelta | Bbo | FundingUpdate | RefPrice | FeedStale
 
 # --------------------------------------------------------------------------- derived state
 
 N_DEPTH: Final = 10
 
 
-class StateSnapshot(_Msg, tag=20):
+class StateSnapshot(_Msg, tag=20, frozen=True):
     """The feature engine's compact state (seed 000 §2.3), under 16 KB encoded."""
 
     symbol_id: int
@@ -241,7 +241,7 @@ class StateSnapshot(_Msg, tag=20):
     toxic_prob: float = 0.0
 
 
-class AlphaSignal(_Msg, tag=21):
+class AlphaSignal(_Msg, tag=21, frozen=True):
     """The alpha engine's view: target inventory and what it rests on."""
 
     symbol_id: int
@@ -259,7 +259,7 @@ class AlphaSignal(_Msg, tag=21):
 # --------------------------------------------------------------------------- orders and control
 
 
-class OrderEvent(_Msg, tag=30):
+class OrderEvent(_Msg, tag=30, frozen=True):
     """A change in one of our orders' lifecycle, published by execution."""
 
     symbol_id: int
@@ -275,7 +275,7 @@ class OrderEvent(_Msg, tag=30):
     reason: str = ""
 
 
-class Fill(_Msg, tag=31):
+class Fill(_Msg, tag=31, frozen=True):
     """One of our fills."""
 
     symbol_id: int
@@ -293,7 +293,7 @@ class Fill(_Msg, tag=31):
     mid_px: float = 0.0
 
 
-class ControlState(_Msg, tag=40):
+class ControlState(_Msg, tag=40, frozen=True):
     """Risk's instruction to execution, applied every cycle."""
 
     ts_ns: int
@@ -307,7 +307,7 @@ class ControlState(_Msg, tag=40):
     reason: str = ""
 
 
-class OperatorCommand(_Msg, tag=41):
+class OperatorCommand(_Msg, tag=41, frozen=True):
     """An operator's command forwarded by the supervisor (mmctl promote/demote...)."""
 
     ts_ns: int
@@ -319,7 +319,7 @@ class OperatorCommand(_Msg, tag=41):
     force: bool = False
 
 
-class CycleSummary(_Msg, tag=50):
+class CycleSummary(_Msg, tag=50, frozen=True):
     """Execution's per-cycle outcome on the ex ring (the full audit record is issue 9)."""
 
     symbol_id: int
@@ -331,22 +331,22 @@ class CycleSummary(_Msg, tag=50):
     inventory: float
 
 
-AnyMessage = Union[
-    Trade,
-    BookSnapshot,
-    BookDelta,
-    Bbo,
-    FundingUpdate,
-    RefPrice,
-    FeedStale,
-    StateSnapshot,
-    AlphaSignal,
-    OrderEvent,
-    Fill,
-    ControlState,
-    OperatorCommand,
-    CycleSummary,
-]
+AnyMessage = (
+    Trade
+    | BookSnapshot
+    | BookDelta
+    | Bbo
+    | FundingUpdate
+    | RefPrice
+    | FeedStale
+    | StateSnapshot
+    | AlphaSignal
+    | OrderEvent
+    | Fill
+    | ControlState
+    | OperatorCommand
+    | CycleSummary
+)
 
 
 class Codec:

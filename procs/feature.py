@@ -55,7 +55,7 @@ class FeatureWorker(Worker):
             self.publish("snap", eng.snapshot(now_ns, origin))
 
     def on_timer(self, now_ns: int) -> int:
-        for sid, eng in enumerate(self.engines):
+        for eng in self.engines:
             if eng.due(now_ns):
                 # A timer snapshot originates at the timer; data age is in book_ts_ns etc.
                 self.publish("snap", eng.snapshot(now_ns, now_ns))

@@ -87,7 +87,7 @@ class Supervisor:
         self.config_path = os.path.abspath(config_path)
         self.run_dir = os.path.abspath(default_run_dir(cfg.run.run_dir))
         ensure_private_dir(self.run_dir)
-        self._lock_fh = open(os.path.join(self.run_dir, LOCK_FILE), "a+")  # noqa: SIM115
+        self._lock_fh = open(os.path.join(self.run_dir, LOCK_FILE), "a+")
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -45,7 +45,7 @@ class Group:
 
     def start(self, timeout_s: float = 120.0) -> dict:
         env = dict(os.environ, MM_RUN_DIR=self.run_dir, PYTHONUNBUFFERED="1")
-        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "procs.supervisor", "--config", str(self.config)],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
