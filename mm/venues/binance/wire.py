@@ -237,11 +237,11 @@ class BinanceParser:
         raw = frame.encode() if isinstance(frame, str) else frame
         try:
             ev = self._probe_dec.decode(raw).data.e
+        except msgspec.ValidationError:  # (a subclass of DecodeError: test it first)
+            self.counters.count(BadInput.BAD_SHAPE, ts_ns, f"no data.e: {raw[:80]!r}")
+            return
         except msgspec.DecodeError:
             self.counters.count(BadInput.MALFORMED_JSON, ts_ns, repr(raw[:80]))
-            return
-        except msgspec.ValidationError:
-            self.counters.count(BadInput.BAD_SHAPE, ts_ns, f"no data.e: {raw[:80]!r}")
             return
         if ev in KNOWN_EVENTS:
             try:

@@ -252,11 +252,11 @@ class HyperliquidMdParser:
             return
         try:
             chan = self._chan_dec.decode(raw).channel
+        except msgspec.ValidationError:  # (a subclass of DecodeError: test it first)
+            self.counters.count(BadInput.BAD_SHAPE, ts_ns, f"no channel: {raw[:80]!r}")
+            return
         except msgspec.DecodeError:
             self.counters.count(BadInput.MALFORMED_JSON, ts_ns, repr(raw[:80]))
-            return
-        except msgspec.ValidationError:
-            self.counters.count(BadInput.BAD_SHAPE, ts_ns, f"no channel: {raw[:80]!r}")
             return
         if chan in KNOWN_CHANNELS:
             try:
