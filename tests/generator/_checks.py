@@ -65,13 +65,13 @@ def check_stream(events: Sequence[MarketEvent], labels: GroundTruth, cfg: Genera
         assert start_ts_ns <= ev.ts_ns < end_ts_ns
         assert ev.ts_ns >= last_ts, "events in ts_ns order"
         last_ts = ev.ts_ns
+        if not isinstance(ev, BookSnapshot | Bbo | Trade | RefPrice):
+            raise AssertionError(f"unexpected event type {type(ev).__name__}")
         assert ev.remote_ts_ms == cfg.remote_epoch_ms + (ev.ts_ns - start_ts_ns) // 1_000_000
         c = ev.symbol_id
         assert 0 <= c < len(coins)
         spec = coins[c]
         key = (ev.venue, c)
-        if not isinstance(ev, BookSnapshot | Bbo | Trade | RefPrice):
-            raise AssertionError(f"unexpected event type {type(ev).__name__}")
         assert ev.seq > last_seq.get(key, 0), "seq strictly increases per venue and coin"
         last_seq[key] = ev.seq
         if ev.venue == HL:

@@ -173,3 +173,16 @@ def test_the_checker_catches_a_crossed_book_and_an_off_tick_price(default_run: R
     bad = [*r.events[:j], off, *r.events[j + 1:]]
     with pytest.raises(AssertionError):
         check_stream(bad, r.labels, r.cfg, r.coins, r.start_ts_ns, r.duration_s)
+
+
+def test_prices_stay_valid_at_the_edge_where_the_tick_would_change() -> None:
+    """A coin just under 10,000 (tick 0.1; from 10,000 on Hyperliquid allows only 1) driven
+    up hard: the latent price is reflected below the edge and every price stays valid."""
+    coin = CoinSpec(name="EDGE", px=9_900.0, sz_decimals=2, depth_qty=5.0, taker_qty_median=0.5,
+                    ref_tick_px=0.01)
+    cfg = GeneratorConfig(initial_regime=2, latent_vol_bps=(20.0, 20.0, 20.0, 20.0), cascade_up_prob=1.0,
+                          cascade_move_bps_min=200.0, cascade_move_bps_max=300.0, mean_dwell_s=(1.0, 1.0, 1.0))
+    r = make_run(cfg, [coin], seed=4, duration_s=60.0)
+    check_stream(r.events, r.labels, r.cfg, r.coins, r.start_ts_ns, r.duration_s)
+    top = max(e.ask_px for e in r.events if isinstance(e, Bbo) and e.venue == HL)
+    assert 9_950.0 < top < 10_000.0  # it got there, and no further

@@ -29,11 +29,11 @@ The model (parameters in :class:`~mm.venues.sim.generator_config.GeneratorConfig
   the lagged one, so cascades reach Hyperliquid ``lead_lag_ms`` after Binance. In a block,
   in order: (1) Hawkes taker orders (lognormal sizes around ``taker_qty_median``, times
   ``cascade_qty_mult`` in a cascade; cascade side takes ``cascade_side_frac`` of the
-  background rate) sweep the book level by level, each crossed level giving 1 + Poisson
-  (``fill_split_mean``) maker fills, i.e. ``Trade`` events; (2) levels the fair price has
-  passed are hit by an aggressive order with probability ``stale_take_prob`` (in a cascade
-  the whole stale range is swept; else up to a lognormal ``arb_qty_mult`` order) and the
-  rest is cancelled; (3) makers re-post at the fair touch (``spread_ticks`` wide) with
+  background rate) sweep the book level by level, giving one ``Trade`` per maker fill
+  (1 + Poisson(``fill_split_mean``) fills at the touch, one per deeper level); (2) levels
+  the fair price has passed are hit, with probability ``stale_take_prob``, by an aggressive
+  order of ``arb_qty_mult`` taker medians (lognormal; times ``cascade_qty_mult`` in a
+  cascade, when that is nearly certain: this is the sweep) and the rest is cancelled; (3) makers re-post at the fair touch (``spread_ticks`` wide) with
   probability ``refill_prob``; (4) each level's size is revised with probability
   ``level_update_prob`` toward its target ``depth_qty * (touch_depth_mult | 1 + slope*i)
   * depth_mult[regime]``. A ``Bbo`` is emitted when the top changed, a 20-level
@@ -268,8 +268,10 @@ def _sweep(rng: np.random.Generator, c: int, s: int, side: int, qty: int, limit_
             break
         avail = bq[c, bs, 0]
         take = min(qty, avail)
-        m = 1 + min(_MAX_FILLS_PER_LEVEL - 1, rng.poisson(prm[P_SPLIT]))
-        m = min(m, take)
+        m = 1
+        if _lvl == 0:  # the touch holds the queue of many makers; deeper levels one each
+            m = 1 + min(_MAX_FILLS_PER_LEVEL - 1, rng.poisson(prm[P_SPLIT]))
+            m = min(m, take)
         rem = take
         px = k / pow10
         for j in range(m):
@@ -487,11 +489,7 @@ def _hl_block(rng: np.random.Generator, c: int, s: int, ci: _IntArr, cf: _FloatA
         if not stale:
             continue
         if rng.random() < rp[RP_STALE, reg]:
-            if reg == _CASCADE:
-                q = 1 << 62
-            else:
-                q = max(1, int(round(cp[c, CP_TAKER_LOTS] * prm[P_ARBMULT]
-                                     * math.exp(qsig * rng.standard_normal()))))
+            q = max(1, int(round(med * prm[P_ARBMULT] * math.exp(qsig * rng.standard_normal()))))
             n, filled = _sweep(rng, c, s, side, q, lim, reg, bq, ci, cp, rp, prm, gs, ev_i, ev_f, n)
             if filled > 0:
                 _excite(cf, c, side, alpha, cross, CF_HE_B, CF_HE_S)

@@ -87,7 +87,7 @@ class GeneratorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """unix ms: venue clock (remote_ts_ms) at the generation start ts_ns."""
 
     chunk_ms: int = 2000
-    """ms of market time, 100..60000, simulated per compiled call (bounds memory per step)."""
+    """ms, 100..60000: market time simulated per compiled call (bounds memory per step)."""
 
     # ------------------------------------------------------------------ regime chain
     initial_regime: int = int(Regime.NORMAL)
@@ -115,7 +115,7 @@ class GeneratorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """probability, 0..1: that a cascade goes up (buy-side sweep) rather than down."""
 
     # ------------------------------------------------------------------ latent price
-    latent_vol_bps: Quad = (0.3, 0.6, 1.5, 2.5)
+    latent_vol_bps: Quad = (0.3, 0.6, 1.5, 1.5)
     """bps per sqrt(s), each 0..100: latent log-price diffusion by regime (times vol_mult)."""
 
     cross_coin_corr: float = 0.6
@@ -140,10 +140,10 @@ class GeneratorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     hawkes_decay_hz: float = 2.0
     """1/s, 0.01..1000: decay rate of an order's excitation (kernel alpha * exp(-decay * t))."""
 
-    hawkes_cross_frac: float = 0.2
+    hawkes_cross_frac: float = 0.1
     """fraction, 0..1: share of an order's excitation that goes to the opposite side."""
 
-    cascade_side_frac: float = 0.9
+    cascade_side_frac: float = 0.95
     """fraction, 0.5..1: share of the background rate on the cascade's side during a cascade."""
 
     taker_qty_sigma: float = 1.8
@@ -161,8 +161,8 @@ class GeneratorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     aggressive order in that block (the rest are cancelled), by regime."""
 
     arb_qty_mult: float = 20.0
-    """ratio, 0..1e6: median size of such an arbitrage order, in taker-order medians
-    (in a cascade the sweep takes all stale levels)."""
+    """ratio, 0..1e6: median size of such an aggressive order, in taker-order medians
+    (times cascade_qty_mult in a cascade); lognormal with taker_qty_sigma."""
 
     refill_prob: Quad = (0.95, 0.9, 0.8, 0.6)
     """probability, each 0..1 (Quiet > 0): that makers re-post at the fair touch in a block, by
@@ -184,7 +184,7 @@ class GeneratorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """ratio, 0.01..10: size of a newly posted level relative to its target."""
 
     fill_split_mean: float = 1.0
-    """fills, 0..8: mean extra maker fills (Poisson, at most 3) per price level a taker crosses."""
+    """fills, 0..8: mean extra maker fills (Poisson, at most 3) at the touch level a taker hits."""
 
     def __post_init__(self) -> None:
         _check_range("lead_lag_ms", self.lead_lag_ms, 0, MAX_LEAD_LAG_MS)
