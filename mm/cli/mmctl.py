@@ -7,6 +7,8 @@
   mmctl promote [--force] [--reason TEXT]
   mmctl demote [--to LEVEL] [--reason TEXT]
   mmctl shutdown                   stop the group cleanly
+  mmctl record [--out DIR] [--duration S] [--ex]
+                                   record the group's market stream to .mmrec files
 
 Global flags: --config FILE (its run.run_dir locates the group), --run-dir DIR, --json.
 Exit codes: 0 ok; 1 the command was refused or failed; 2 usage or configuration error;
@@ -176,6 +178,20 @@ def cmd_simple(args: argparse.Namespace, run_dir: str) -> int:
     return EXIT_OK if reply.ok else EXIT_REFUSED
 
 
+def cmd_record(args: argparse.Namespace, run_dir: str) -> int:
+    from mm.cli.record import format_result, record
+
+    info = _group(run_dir)
+    out = args.out or os.path.join("var", "recordings", time.strftime("%Y%m%d-%H%M%S"))
+    if not args.json:
+        what = "md + ex rings" if args.ex else "md ring"
+        until = f"for {args.duration:g} s" if args.duration > 0 else "until Ctrl-C"
+        print(f"recording run {info['run_id']} ({what}) to {out} {until}", file=sys.stderr)
+    res = record(info, out, args.duration, args.ex)
+    print(format_result(res, args.json))
+    return EXIT_OK if sum(res["messages"].values()) > 0 else EXIT_REFUSED
+
+
 def build_parser() -> argparse.ArgumentParser:
     # The global flags are accepted before or after the verb. The verbs' copies default to
     # SUPPRESS so that a flag given before the verb is not reset by the subparser.
@@ -204,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default="", help="target level (default: one level down)")
     p.add_argument("--reason", default="")
     sub.add_parser("shutdown", parents=[common], help="stop the group cleanly")
+    p = sub.add_parser("record", parents=[common], help="record the group's market stream to .mmrec files")
+    p.add_argument("--out", default="", help="output directory (default var/recordings/<time>)")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds to record (0: until Ctrl-C)")
+    p.add_argument("--ex", action="store_true", help="also record the ex ring (order events, fills)")
     return ap
 
 
@@ -216,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args, run_dir)
         if args.cmd == "kill":
             return cmd_kill(args, run_dir)
+        if args.cmd == "record":
+            return cmd_record(args, run_dir)
         return cmd_simple(args, run_dir)
     except ConfigError as exc:
         print(f"mmctl: config error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ leaving nothing in /dev/shm.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -55,6 +56,19 @@ def test_group_lifecycle(group_factory):
     # The human-readable status works too.
     r = mmctl(g.run_dir, "status")
     assert r.returncode == 0 and "execution" in r.stdout and "kill switch: armed" in r.stdout
+
+    # mmctl record captures the running stream; the files read back as typed events.
+    rec_dir = g.run_dir + "-rec"
+    r = mmctl(g.run_dir, "record", "--out", rec_dir, "--duration", "1.5", "--ex", "--json")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["messages"]["md"] > 0 and rec["files"]
+    from mm.recording.reader import read_recording
+    from mm.schema import BookSnapshot, CycleSummary
+
+    back = list(read_recording(rec["files"]))
+    assert len(back) == rec["messages"]["md"] + rec["messages"]["ex"]
+    assert any(isinstance(m, BookSnapshot) for m in back) and any(isinstance(m, CycleSummary) for m in back)
 
     # mmctl kill is seen by every process; reset-kill clears it.
     r = mmctl(g.run_dir, "kill", "--reason", "integration test")
