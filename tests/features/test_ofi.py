@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mm.features.ofi import OFI_LONG_NS, OFI_SHORT_NS, OfiTracker, ofi_increment
+from tests.features.reference import ofi_brute
 
 MS = 1_000_000
 _px = st.integers(990, 1010).map(lambda i: i / 10)
@@ -63,14 +61,6 @@ def test_mirrored_book_gives_opposite_ofi(pb0, qb0, qa0, pb1, qb1, qa1, s0, s1) 
     assert mirrored == pytest.approx(-e)
 
 
-def _brute_ofi(states: list[tuple[int, float, float, float, float]], now: int, w: int) -> float:
-    tot = []
-    for (_, *a), (t1, *b) in itertools.pairwise(states):
-        if now - w < t1 <= now:
-            tot.append(ofi_increment(*a, *b))
-    return math.fsum(tot)
-
-
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
@@ -91,8 +81,8 @@ def test_tracker_windows_match_brute_force(moves) -> None:
         tr.update(t, pb, qb, pa, qa)
         states.append((t, pb, qb, pa, qa))
         s, l_ = tr.values(t)
-        assert s == pytest.approx(_brute_ofi(states, t, OFI_SHORT_NS), abs=1e-7)
-        assert l_ == pytest.approx(_brute_ofi(states, t, OFI_LONG_NS), abs=1e-7)
+        assert s == pytest.approx(ofi_brute(states, t, OFI_SHORT_NS), abs=1e-7)
+        assert l_ == pytest.approx(ofi_brute(states, t, OFI_LONG_NS), abs=1e-7)
 
 
 def test_tracker_first_level_and_reset_contribute_nothing() -> None:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mm.features.rolling import Ewma, ExpDecay, GridSigma, SignRun, WindowSums, half_life_alpha, imbalance
+from mm.features.rolling import Ewma, ExpDecay, GridSigma, SignRun, WindowSums, imbalance
+from tests.features.reference import sigma_brute
 
 MS = 1_000_000
 
@@ -146,24 +147,6 @@ def test_ewma_bias_correction() -> None:
     assert e.value == pytest.approx(ref.value)
 
 
-def _sigma_brute(mids: list[tuple[int, float]], step_ns: int, hl_s: float, t_end: int) -> float:
-    """Sample the mid at grid times g (multiples of step, from the first mid on): the mid
-    after all events with ts <= g; debiased EWMA of |Δ| in bps."""
-    a = half_life_alpha(step_ns / 1e9, hl_s)
-    g = -(-mids[0][0] // step_ns) * step_ns
-    m = w = 0.0
-    prev = None
-    while g <= t_end:
-        cur = [mid for ts, mid in mids if ts <= g][-1]
-        if prev is not None:
-            x = abs(cur - prev) / prev * 1e4
-            m += a * (x - m)
-            w += a * (1.0 - w)
-        prev = cur
-        g += step_ns
-    return m / w if w > 0 else 0.0
-
-
 @settings(max_examples=80, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(1, 700 * MS), st.floats(90.0, 110.0)), min_size=1, max_size=40),
@@ -181,8 +164,8 @@ def test_grid_sigma_matches_brute_force(moves, hl_s) -> None:
         mids.append((t, mid))
     t_end = t + 1_234 * MS
     gs.advance(t_end)
-    assert gs.sigma_bps == pytest.approx(_sigma_brute(mids, step, hl_s, t_end), rel=1e-9, abs=1e-12)
-    assert gs.baseline_bps == pytest.approx(_sigma_brute(mids, step, hl_s * 10, t_end), rel=1e-9, abs=1e-12)
+    assert gs.sigma_bps == pytest.approx(sigma_brute(mids, step, hl_s, t_end), rel=1e-9, abs=1e-12)
+    assert gs.baseline_bps == pytest.approx(sigma_brute(mids, step, hl_s * 10, t_end), rel=1e-9, abs=1e-12)
 
 
 def test_grid_sigma_is_zero_for_a_constant_mid_and_restarts_after_a_gap() -> None:
