@@ -75,6 +75,7 @@ BAD_CONFIG: list[tuple[str, Any]] = [
     ("max_orders_per_block", 0),
     ("stale_take_prob", (0.1, 0.1, 0.1, 1.1)),
     ("arb_qty_mult", -1.0),
+    ("cascade_sweep_frac", 1.5),
     ("refill_prob", (0.0, 0.5, 0.5, 0.5)),
     ("depth_mult", (1.0, 1.0, 1.0, 0.0)),
     ("level_update_prob", -0.1),
@@ -112,6 +113,7 @@ BAD_COIN: list[tuple[str, Any]] = [
     ("depth_slope", -0.1),
     ("spread_ticks", 0),
     ("ref_tick_px", 0.03),
+    ("ref_tick_px", 10.0),
     ("ref_sz_decimals", 9),
     ("ref_qty_mult", 0.0),
 ]

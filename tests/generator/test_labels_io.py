@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mm.venues.sim.generator import MarketGenerator
+from mm.schema import Venue
+from mm.venues.sim.generator import GroundTruth, MarketGenerator, regime_at
 from mm.venues.sim.generator_config import GeneratorConfig
 from mm.venues.sim.labels import (
     LabelsError,
@@ -20,7 +21,7 @@ from mm.venues.sim.labels import (
 from tests.generator.conftest import CASCADE_RICH
 
 
-def _labels() -> object:
+def _labels() -> GroundTruth:
     gen = MarketGenerator(CASCADE_RICH, ["BTC", "ETH"], seed=5)
     for _ in gen.events(1_000, 60.0):
         pass
@@ -30,7 +31,7 @@ def _labels() -> object:
 def test_round_trip_through_a_file(tmp_path: Path) -> None:
     labels = _labels()
     rec = tmp_path / "run1.mmrec"
-    path = save_labels(labels, labels_path_for(rec))  # type: ignore[arg-type]
+    path = save_labels(labels, labels_path_for(rec))
     assert path == tmp_path / "run1.mmrec.labels.json"
     assert not list(tmp_path.glob("*.tmp"))
     back = load_labels(path)
@@ -40,7 +41,7 @@ def test_round_trip_through_a_file(tmp_path: Path) -> None:
 
 def test_json_is_plain_and_self_describing() -> None:
     labels = _labels()
-    doc = json.loads(encode_labels(labels))  # type: ignore[arg-type]
+    doc = json.loads(encode_labels(labels))
     assert doc["version"] == 1 and doc["coins"] == ["BTC", "ETH"] and doc["complete"] is True
     assert doc["config"]["lead_lag_ms"] == 650
     k = doc["cascades"][0]
@@ -61,3 +62,14 @@ def test_bad_label_files_are_refused() -> None:
     good["version"] = 99
     with pytest.raises(LabelsError, match="version"):
         decode_labels(json.dumps(good).encode())
+
+
+def test_regime_at_reads_the_labels_on_either_venue_clock() -> None:
+    labels = _labels()
+    for r in labels.regimes:
+        assert regime_at(labels, r.symbol_id, r.start_ts_ns) == r.regime
+        assert regime_at(labels, r.symbol_id, r.end_ts_ns - 1) == r.regime
+        assert regime_at(labels, r.symbol_id, r.hl_start_ts_ns, venue=Venue.HYPERLIQUID) == r.regime
+    assert regime_at(labels, 0, labels.start_ts_ns - 1) == -1
+    assert regime_at(labels, 0, labels.end_ts_ns) == -1
+    assert regime_at(labels, 7, labels.start_ts_ns) == -1

@@ -59,6 +59,7 @@ def configs(draw: st.DrawFn) -> GeneratorConfig:
         max_orders_per_block=draw(st.integers(1, 256)),
         stale_take_prob=draw(_quad(*[_prob] * 4)),
         arb_qty_mult=draw(st.floats(0.0, 1000.0)),
+        cascade_sweep_frac=draw(_prob),
         refill_prob=draw(_quad(st.floats(0.01, 1.0), _prob, _prob, _prob)),
         depth_mult=draw(_quad(*[st.floats(0.01, 10.0)] * 4)),
         level_update_prob=draw(_prob),

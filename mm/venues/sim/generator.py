@@ -32,8 +32,9 @@ The model (parameters in :class:`~mm.venues.sim.generator_config.GeneratorConfig
   background rate) sweep the book level by level, giving one ``Trade`` per maker fill
   (1 + Poisson(``fill_split_mean``) fills at the touch, one per deeper level); (2) levels
   the fair price has passed are hit, with probability ``stale_take_prob``, by an aggressive
-  order of ``arb_qty_mult`` taker medians (lognormal; times ``cascade_qty_mult`` in a
-  cascade, when that is nearly certain: this is the sweep) and the rest is cancelled; (3) makers re-post at the fair touch (``spread_ticks`` wide) with
+  order (lognormal, ``arb_qty_mult`` taker medians; in a cascade, where it is nearly
+  certain, the sweep: ``cascade_sweep_frac`` x U(0.5, 1.5) of the stale levels' size) and
+  the rest is cancelled; (3) makers re-post at the fair touch (``spread_ticks`` wide) with
   probability ``refill_prob``; (4) each level's size is revised with probability
   ``level_update_prob`` toward its target ``depth_qty * (touch_depth_mult | 1 + slope*i)
   * depth_mult[regime]``. A ``Bbo`` is emitted when the top changed, a 20-level
@@ -165,8 +166,8 @@ _N_CF = 8
 (P_LAG, P_BLOCK_MS, P_BLOCK_JIT, P_SNAP_MS, P_LEVELS, P_REF_MIN, P_REF_MAX, P_SQRT_RHO,
  P_SQRT_1MRHO, P_U_KAPPA, P_U_SD, P_BETA, P_CROSS, P_CSIDE, P_QSIG, P_CQMULT, P_MAXORD,
  P_ARBMULT, P_LUPD, P_DREV, P_DSIG, P_FRESH, P_SPLIT, P_CMIN_MS, P_CMAX_MS, P_MOVE_MIN,
- P_MOVE_MAX, P_UP, P_BN_DECAY) = range(29)
-_N_P = 29
+ P_MOVE_MAX, P_UP, P_BN_DECAY, P_SWEEP) = range(30)
+_N_P = 30
 
 # per-regime parameters (rows), columns = regime
 RP_VOL, RP_HL_RATE, RP_BN_RATE, RP_BRANCH, RP_STALE, RP_REFILL, RP_DEPTH, RP_DWELL_MS = range(8)
@@ -489,7 +490,17 @@ def _hl_block(rng: np.random.Generator, c: int, s: int, ci: _IntArr, cf: _FloatA
         if not stale:
             continue
         if rng.random() < rp[RP_STALE, reg]:
-            q = max(1, int(round(med * prm[P_ARBMULT] * math.exp(qsig * rng.standard_normal()))))
+            if reg == _CASCADE:  # the sweep: a share of everything the move left stale
+                stale_lots = 0
+                for i in range(_L):
+                    k_i = ci[c, CI_BA] + i if bs == 1 else ci[c, CI_BB] - i
+                    if (bs == 1 and k_i > lim) or (bs == 0 and k_i < lim):
+                        break
+                    stale_lots += bq[c, bs, i]
+                frac = prm[P_SWEEP] * (0.5 + rng.random())
+                q = max(1, int(round(stale_lots * frac)))
+            else:
+                q = max(1, int(round(med * prm[P_ARBMULT] * math.exp(qsig * rng.standard_normal()))))
             n, filled = _sweep(rng, c, s, side, q, lim, reg, bq, ci, cp, rp, prm, gs, ev_i, ev_f, n)
             if filled > 0:
                 _excite(cf, c, side, alpha, cross, CF_HE_B, CF_HE_S)
@@ -660,8 +671,6 @@ def _coin_params(spec: CoinSpec) -> list[float]:
     x_hi = math.log(k_hi / pow10) if tick < 1.0 else math.log(spec.px * 1000.0)
     x_lo = math.log(max(spec.px / 20.0, (_L + 100) * tick))
     ref_pow10 = float(10 ** max(0, round(-math.log10(spec.ref_tick_px))))
-    if spec.ref_tick_px >= 1.0:
-        raise ValueError(f"coin {spec.name}: ref_tick_px must be < 1")
     out = [0.0] * _N_CP
     out[CP_VOLM] = spec.vol_mult
     out[CP_POW10] = pow10
@@ -787,6 +796,7 @@ class MarketGenerator:
         prm[P_MOVE_MAX] = cfg.cascade_move_bps_max
         prm[P_UP] = cfg.cascade_up_prob
         prm[P_BN_DECAY] = math.exp(-cfg.hawkes_decay_hz * 0.001)
+        prm[P_SWEEP] = cfg.cascade_sweep_frac
         self._P = prm
         rp = np.zeros((_N_RP, 4), dtype=np.float64)
         rp[RP_VOL] = np.asarray(cfg.latent_vol_bps) * 1e-4 / math.sqrt(1000.0)

@@ -161,8 +161,12 @@ class GeneratorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     aggressive order in that block (the rest are cancelled), by regime."""
 
     arb_qty_mult: float = 20.0
-    """ratio, 0..1e6: median size of such an aggressive order, in taker-order medians
-    (times cascade_qty_mult in a cascade); lognormal with taker_qty_sigma."""
+    """ratio, 0..1e6: median size of such an aggressive order outside cascades, in
+    taker-order medians (lognormal with taker_qty_sigma)."""
+
+    cascade_sweep_frac: float = 0.6
+    """fraction, 0..1: in a cascade, the sweep takes this share (times U(0.5, 1.5)) of the
+    resting size on the levels the move left stale."""
 
     refill_prob: Quad = (0.95, 0.9, 0.8, 0.6)
     """probability, each 0..1 (Quiet > 0): that makers re-post at the fair touch in a block, by
@@ -230,6 +234,7 @@ class GeneratorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         _check_range("max_orders_per_block", self.max_orders_per_block, 1, 256)
         _check_quad("stale_take_prob", self.stale_take_prob, 0.0, 1.0)
         _check_range("arb_qty_mult", self.arb_qty_mult, 0.0, 1e6)
+        _check_range("cascade_sweep_frac", self.cascade_sweep_frac, 0.0, 1.0)
         _check_quad("refill_prob", self.refill_prob, 0.0, 1.0)
         if self.refill_prob[Regime.QUIET] <= 0.0:
             raise ValueError("refill_prob[Quiet] must be > 0 (a book must recover)")
@@ -272,7 +277,7 @@ class CoinSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """ticks, 1..10: quoted spread the makers re-post to."""
 
     ref_tick_px: float = 0.1
-    """USD, > 0 and a power of ten: Binance USD-M tick size."""
+    """USD, a power of ten in (0, 1]: Binance USD-M tick size."""
 
     ref_sz_decimals: int = 3
     """decimals, 0..8: Binance quantity decimals."""
@@ -291,7 +296,7 @@ class CoinSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("touch_depth_mult", self.touch_depth_mult, 0.01, 1000.0)
         _check_range("depth_slope", self.depth_slope, 0.0, 10.0)
         _check_range("spread_ticks", self.spread_ticks, 1, 10)
-        _check_range("ref_tick_px", self.ref_tick_px, 0.0, 1e6, lo_open=True)
+        _check_range("ref_tick_px", self.ref_tick_px, 0.0, 1.0, lo_open=True)
         exp10 = math.log10(self.ref_tick_px)
         if abs(exp10 - round(exp10)) > 1e-9:
             raise ValueError(f"ref_tick_px must be a power of ten, got {self.ref_tick_px!r}")
