@@ -50,6 +50,8 @@ class LeadLagResult(msgspec.Struct, frozen=True, kw_only=True):
 
     ``peak_lag_ms`` > 0: x leads y by that much. ``peak_lag_refined_ms`` is a parabola
     through the peak and its neighbours (equal to the grid peak at the grid's ends).
+    ``corr`` is HY over the square root of both realised variances: a correlation in the
+    limit, but on sparse, quantised tapes a finite sample can exceed 1 slightly.
     """
 
     lags_ms: list[float]

@@ -37,7 +37,7 @@ The model (parameters in :class:`~mm.venues.sim.generator_config.GeneratorConfig
   the rest is cancelled; (3) makers re-post at the fair touch (``spread_ticks`` wide) with
   probability ``refill_prob``; (4) each level's size is revised with probability
   ``level_update_prob`` toward its target ``depth_qty * (touch_depth_mult | 1 + slope*i)
-  * depth_mult[regime]``. A ``Bbo`` is emitted when the top changed, a 20-level
+  * depth_mult[regime]``. A ``Bbo`` is emitted when the top changed, a ``book_levels``-deep
   ``BookSnapshot`` at most every ``snapshot_interval_ms``. Prices follow Hyperliquid's tick
   rule (5 significant figures, at most ``6 - szDecimals`` decimals); sizes are whole lots.
 
