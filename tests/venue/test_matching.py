@@ -137,7 +137,7 @@ def test_ioc_without_a_match_is_rejected_and_partial_ioc_reports_filled() -> Non
     out = eng.place_order(A, gtc(True, "100.5", "1", tif="Ioc"), T0)
     assert (out.kind, out.error) == ("error", rules.ERR_IOC_CANCEL)
     out = eng.place_order(A, gtc(True, "101", "8", tif="Ioc"), T0)
-    assert (out.kind, out.total_sz, out.avg_px) == ("filled", "5", "101")
+    assert (out.kind, out.total_sz, out.avg_px) == ("filled", "5.0", "101.0")
     assert eng.open_orders(A) == []
     statuses = [e.status for e in eng.events if isinstance(e, OrderUpdateEvent) and e.oid == out.oid]
     assert statuses == ["canceled"]
@@ -147,7 +147,7 @@ def test_partial_fills_across_levels_then_rest() -> None:
     eng = engine()
     book(eng, [(100, 5)], [(101, 5), (102, 5)])
     out = eng.place_order(A, gtc(True, "102", "8"), T0)
-    assert (out.kind, out.total_sz, out.avg_px) == ("filled", "8", "101.375")
+    assert (out.kind, out.total_sz, out.avg_px) == ("filled", "8.0", "101.375")
     assert [(f.lots, f.crossed) for f in fills_of(eng, A)] == [(5, True), (3, True)]
     eng.events.clear()
     out = eng.place_order(B, gtc(True, "102", "5"), T0)  # 2 left at 102, 3 rest
@@ -209,7 +209,7 @@ def test_reduce_only() -> None:
     # reduce-only IOC closes exactly the position
     eng.place_order(A, gtc(False, "100", "2", tif="Ioc"), T0)  # short 2
     out = eng.place_order(A, gtc(True, "101", "9", tif="Ioc", reduce_only=True), T0)
-    assert (out.kind, out.total_sz) == ("filled", "2") and pos(eng, A) == 0
+    assert (out.kind, out.total_sz) == ("filled", "2.0") and pos(eng, A) == 0
     eng.check_invariants()
 
 
@@ -221,7 +221,7 @@ def test_price_time_priority_among_users() -> None:
     oc = eng.place_order(C, gtc(True, "100.5", "1"), T0 + 2).oid
     out = eng.place_order(C, gtc(False, "100", "4", tif="Ioc"), T0 + 3)
     # C's own bid at 100.5 is the best: self-trade cancels it; then A before B at 100
-    assert out.total_sz == "4"
+    assert out.total_sz == "4.0"
     assert eng.find_order(C, oc).status == "selfTradeCanceled"  # type: ignore[union-attr]
     assert [(f.oid, f.lots) for f in eng.events if isinstance(f, FillEvent) and not f.crossed] == [(oa, 2), (ob, 2)]
     assert pos(eng, A) == 2 and pos(eng, B) == 2 and pos(eng, C) == -4

@@ -840,7 +840,7 @@ class MatchingEngine:
         avg = avg.quantize(Decimal(1).scaleb(-rules.WIRE_MAX_DECIMALS))
         return PlaceOutcome(
             "filled", oid=o.oid, cloid=o.cloid, filled_lots=o.filled_lots,
-            total_sz=rules.plain_str(cb.rules.lots_to_sz(o.filled_lots)), avg_px=rules.plain_str(avg),
+            total_sz=rules.hl_str(cb.rules.lots_to_sz(o.filled_lots)), avg_px=rules.hl_str(avg),
         )
 
     def _record(self, acct: Account, o: Order) -> None:
