@@ -97,9 +97,10 @@ def test_hl_feed_subscribes_reconnects_after_abrupt_close_and_resubscribes(use_u
             await asyncio.sleep(0.005)
         await ws.send("Websocket connection established.")
         await ws.send(hl_book("BTC", 1000 * n))
+        await ws.send(hl_book("ETH", 1000 * n))
         await ws.send(hl_trades("ETH", 10 + n, 1000 * n))
         if n == 1:
-            await wait_until(lambda: len(srv.received) >= 2, "session 1 delivered")
+            await wait_until(lambda: len(srv.received) >= 3, "session 1 delivered")
             assert ws.transport is not None
             ws.transport.abort()  # no close frame: the client sees 1006
         else:
@@ -113,7 +114,7 @@ def test_hl_feed_subscribes_reconnects_after_abrupt_close_and_resubscribes(use_u
             feed = HyperliquidFeed(f"ws://127.0.0.1:{port}/ws", {"BTC": 0, "ETH": 1}, events.append,
                                    backoff=Backoff(**FAST_BACKOFF))
             task = asyncio.create_task(feed.run())
-            await wait_until(lambda: sum(isinstance(e, BookSnapshot) for e in events) >= 2, "two snapshots")
+            await wait_until(lambda: sum(isinstance(e, Trade) for e in events) >= 2, "both sessions")
             feed.stop()
             await task
         assert srv.connections == 2
@@ -122,7 +123,7 @@ def test_hl_feed_subscribes_reconnects_after_abrupt_close_and_resubscribes(use_u
         assert feed.stats.connects == 2 and feed.stats.disconnects == 2
         books = [e for e in events if isinstance(e, BookSnapshot)]
         trades = [e for e in events if isinstance(e, Trade)]
-        assert [b.remote_ts_ms for b in books] == [1000, 2000]
+        assert [(b.symbol_id, b.remote_ts_ms) for b in books] == [(0, 1000), (1, 1000), (0, 2000), (1, 2000)]
         assert [(t.symbol_id, t.trade_id) for t in trades] == [(1, 11), (1, 12)]
         assert feed.parser.acks == 16 and feed.counters.total == 0
         assert all(e.ts_ns > 0 for e in events)

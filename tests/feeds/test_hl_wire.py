@@ -38,8 +38,14 @@ def enc(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-def parser() -> HyperliquidMdParser:
-    return HyperliquidMdParser({"BTC": 0, "ETH": 1})
+def parser(anchored: bool = False) -> HyperliquidMdParser:
+    """A parser; ``anchored``: a bbo at venue time 1 has been seen for each coin, so trades
+    are not held waiting for the session's first book."""
+    p = HyperliquidMdParser({"BTC": 0, "ETH": 1})
+    if anchored:
+        for coin in ("BTC", "ETH"):
+            p.parse(enc({"channel": "bbo", "data": {"coin": coin, "time": 1, "bbo": [None, None]}}), 0)
+    return p
 
 
 # --------------------------------------------------------------------------- normalization
@@ -53,7 +59,7 @@ def test_l2book_doc_example_normalizes_exactly() -> None:
 
 
 def test_trades_bbo_ctx_normalize_exactly() -> None:
-    p = parser()
+    p = parser(anchored=True)
     frames = [
         {"channel": "trades", "data": [trade(118906512037719, 1700000000000), trade(5, 1700000000000, side="A")]},
         {"channel": "bbo", "data": {"coin": "ETH", "time": 1700000000001,
@@ -137,7 +143,7 @@ BAD_CASES: list[tuple[str, bytes, BadInput]] = [
 
 @pytest.mark.parametrize(("name", "frame", "kind"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
 def test_each_bad_input_is_counted_once_by_kind_and_dropped(name: str, frame: bytes, kind: BadInput) -> None:
-    p = parser()
+    p = parser(anchored=True)
     assert p.parse(frame, 1) == []
     assert p.counters.as_dict(nonzero_only=True) == {kind.name: 1}
 
@@ -163,24 +169,47 @@ def test_book_and_bbo_times_must_advance_per_coin() -> None:
 
 def test_trade_dedup_and_backfill_across_sessions() -> None:
     p = parser()
-    p.parse(enc(book_frame(t=100_000)), 1)
-    # the subscription's backfill: old trades and one current
-    out = p.parse(enc({"channel": "trades", "data": [trade(1, 60_000), trade(2, 97_000), trade(3, 99_500)]}), 2)
-    assert [e.trade_id for e in out] == [3]
+    # the subscription's backfill arrives before the first book: held, then judged by it
+    backfill = {"channel": "trades", "data": [trade(1, 60_000), trade(2, 97_000), trade(3, 99_500)]}
+    assert p.parse(enc(backfill), 1) == [] and p.n_held == 1 and p.counters.total == 0
+    out = p.parse(enc(book_frame(t=100_000)), 2)
+    assert [type(e) for e in out] == [BookSnapshot] and p.n_held == 0
+    assert p.counters.as_dict(nonzero_only=True) == {"TRADE_BACKFILL": 3}  # all before the first book
     out = p.parse(enc({"channel": "trades", "data": [trade(3, 99_500), trade(4, 100_400)]}), 3)
     assert [e.trade_id for e in out] == [4]
+    # later, a trade far behind the venue's latest time is backfill too
+    p.parse(enc(book_frame(t=110_000)), 4)
+    assert p.parse(enc({"channel": "trades", "data": [trade(5, 107_000)]}), 5) == []
+    assert len(p.parse(enc({"channel": "trades", "data": [trade(6, 108_500)]}), 6)) == 1
     p.new_session()
-    # reconnect: the backfill repeats trades 1..4 (dupes) and adds one missed while down
+    # reconnect: the backfill repeats trades (dupes) and adds ones missed while down
     frame = {"channel": "trades", "data": [trade(i, t) for i, t in
-                                           [(1, 60_000), (2, 97_000), (3, 99_500), (4, 100_400), (5, 130_000), (6, 160_000)]]}
-    out = p.parse(enc(frame), 4)
-    assert [e.trade_id for e in out] == [6]
-    assert p.counters[BadInput.TRADE_DUPLICATE] == 5
-    assert p.counters[BadInput.TRADE_BACKFILL] == 2 + 1
+                                           [(4, 100_400), (5, 107_000), (6, 108_500), (7, 130_000), (8, 160_000)]]}
+    assert p.parse(enc(frame), 7) == []
+    out = p.parse(enc(book_frame(t=159_000)), 8)
+    assert [type(e) for e in out] == [BookSnapshot, Trade]
+    assert out[1].trade_id == 8 and out[1].ts_ns == 8  # released at the book's time
+    assert p.counters[BadInput.TRADE_DUPLICATE] == 1 + 3  # trade 3, then 4, 5 and 6
+    assert p.counters[BadInput.TRADE_BACKFILL] == 3 + 1 + 1
+
+
+def test_held_trades_are_released_by_time_rule_without_a_book() -> None:
+    p = HyperliquidMdParser({"BTC": 0}, hold_ms=1_000)
+    frame = {"channel": "trades", "data": [trade(1, 10_000), trade(2, 12_500)]}
+    assert p.parse(enc(frame), 0) == []
+    # no book within hold_ms: the next frame of any kind releases it (time rule only)
+    out = p.parse(b'{"channel":"pong"}', 1_000_000_000)
+    assert [e.trade_id for e in out] == [2] and out[0].ts_ns == 1_000_000_000
+    assert p.counters.as_dict(nonzero_only=True) == {"TRADE_BACKFILL": 1}
+    # trades held when the connection drops are released by new_session
+    p.new_session()
+    p.parse(enc({"channel": "trades", "data": [trade(3, 20_000)]}), 2)
+    assert [e.trade_id for e in p.new_session(3)] == [3]
 
 
 def test_dedup_window_is_bounded() -> None:
     p = HyperliquidMdParser({"BTC": 0}, dedup_window=3)
+    p.parse(enc(book_frame(t=1)), 0)
     for tid in range(10):
         p.parse(enc({"channel": "trades", "data": [trade(tid, 1000 + tid)]}), tid)
     st_ = p._state["BTC"]
@@ -209,11 +238,11 @@ def check_event(ev: object) -> None:
 
 def accounted(p: HyperliquidMdParser, frame: bytes | str) -> list[object]:
     """Parse one frame: it must emit events, or be counted, or be a control frame."""
-    before = (p.counters.total, p.pongs, p.acks)
+    before = (p.counters.total, p.pongs, p.acks, p.n_held)
     out = p.parse(frame, 1)
     for ev in out:
         check_event(ev)
-    after = (p.counters.total, p.pongs, p.acks)
+    after = (p.counters.total, p.pongs, p.acks, p.n_held)
     raw = frame.encode() if isinstance(frame, str) else frame
     is_empty_trades = raw.replace(b" ", b"") in (b'{"channel":"trades","data":[]}',)
     assert out or after != before or raw.strip() == b"Websocket connection established." or is_empty_trades
@@ -308,7 +337,7 @@ def test_fuzz_book_time_sequences(times: list[tuple[int, int]]) -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 10_000)), min_size=1, max_size=40))
 def test_fuzz_trade_streams_never_emit_a_trade_twice(spec: list[tuple[int, int]]) -> None:
-    p = parser()
+    p = parser(anchored=True)
     seen: set[int] = set()
     for tid, t in spec:
         out = p.parse(enc({"channel": "trades", "data": [trade(tid, t)]}), 1)

@@ -172,7 +172,9 @@ class HyperliquidFeed:
             self.stats.connects += 1
             now = self.clock_ns()
             self.keepalive.on_connect(now)
-            self.parser.new_session()
+            for ev in self.parser.new_session(now):  # trades held from the last session
+                self.stats.events += 1
+                self.on_event(ev)
             for coin in self.coins:
                 for sub in self.subscriptions:
                     await ws.send(subscribe_message(sub, coin).decode())
@@ -212,6 +214,10 @@ class HyperliquidFeed:
 
     async def _housekeeping_tick(self) -> None:
         now = self.clock_ns()
+        if self.parser.n_held:
+            for ev in self.parser.release_expired(now):
+                self.stats.events += 1
+                self.on_event(ev)
         for ev in self.stale.check(now):
             self.stats.stale_events += 1
             self.on_event(ev)

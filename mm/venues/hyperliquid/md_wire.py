@@ -158,12 +158,14 @@ MD_SUBSCRIPTIONS = ("l2Book", "trades", "bbo", "activeAssetCtx")
 
 
 class _CoinState:
-    __slots__ = ("last_bbo_ms", "last_book_ms", "tid_order", "tids", "venue_now_ms")
+    __slots__ = ("anchor_ms", "held", "last_bbo_ms", "last_book_ms", "tid_order", "tids", "venue_now_ms")
 
     def __init__(self, dedup_window: int) -> None:
         self.last_book_ms = -1
         self.last_bbo_ms = -1
         self.venue_now_ms = 0
+        self.anchor_ms = -1  # venue time of the session's first book or bbo; -1 not yet, 0 none
+        self.held: list[tuple[list[WsTrade], int]] = []
         self.tids: set[int] = set()
         self.tid_order: deque[int] = deque(maxlen=dedup_window)
 
@@ -201,6 +203,7 @@ class HyperliquidMdParser:
         counters: BadInputCounters | None = None,
         backfill_ms: int = 2_000,
         dedup_window: int = 8_192,
+        hold_ms: int = 2_000,
     ) -> None:
         self.coins = dict(coins)
         self.counters = counters if counters is not None else BadInputCounters("hyperliquid")
@@ -209,42 +212,60 @@ class HyperliquidMdParser:
         self._dec = msgspec.json.Decoder(HlFrame, strict=False)
         self._chan_dec = msgspec.json.Decoder(_ChannelOnly)
         self._state = {c: _CoinState(dedup_window) for c in self.coins}
+        self.hold_ns = hold_ms * 1_000_000
+        self._n_held = 0
         self.frames = 0
         self.pongs = 0
         self.acks = 0
 
-    def new_session(self) -> None:
-        """A new connection: forget block times, keep the trade ids (backfill repeats them)."""
+    @property
+    def n_held(self) -> int:
+        """Trades frames held until their coin's first book or bbo of the session."""
+        return self._n_held
+
+    def new_session(self, ts_ns: int = 0) -> list[MarketEvent]:
+        """A new connection: forget block times, keep the trade ids (backfill repeats them).
+
+        Trades still held from the old session are released by the time rule and returned."""
+        out = self.release_expired(ts_ns, expire_all=True) if self._n_held else []
         for st in self._state.values():
             st.last_book_ms = -1
             st.last_bbo_ms = -1
             st.venue_now_ms = 0
+            st.anchor_ms = -1
+        return out
 
     # ------------------------------------------------------------------ entry point
 
     def parse(self, frame: bytes | str, ts_ns: int) -> list[MarketEvent]:
         """Decode one websocket frame received at local time ``ts_ns``."""
         self.frames += 1
+        out: list[MarketEvent] = self.release_expired(ts_ns) if self._n_held else []
         try:
             msg = self._dec.decode(frame)
         except (msgspec.DecodeError, msgspec.ValidationError):
             self._classify_failure(frame, ts_ns)
-            return []
+            return out
         if isinstance(msg, L2BookFrame):
-            return self.on_book(msg.data, ts_ns)
-        if isinstance(msg, TradesFrame):
-            return self.on_trades(msg.data, ts_ns)
-        if isinstance(msg, BboFrame):
-            return self.on_bbo(msg.data, ts_ns)
-        if isinstance(msg, ActiveAssetCtxFrame):
-            return self.on_ctx(msg.data, ts_ns)
-        if isinstance(msg, PongFrame):
-            self.pongs += 1
-        elif isinstance(msg, SubscriptionResponseFrame):
-            self.acks += 1
+            evs = self.on_book(msg.data, ts_ns)
+        elif isinstance(msg, TradesFrame):
+            evs = self.on_trades(msg.data, ts_ns)
+        elif isinstance(msg, BboFrame):
+            evs = self.on_bbo(msg.data, ts_ns)
+        elif isinstance(msg, ActiveAssetCtxFrame):
+            evs = self.on_ctx(msg.data, ts_ns)
         else:
-            self.counters.count(BadInput.VENUE_ERROR, ts_ns, bytes(msg.data)[:200].decode("utf-8", "replace"))
-        return []
+            if isinstance(msg, PongFrame):
+                self.pongs += 1
+            elif isinstance(msg, SubscriptionResponseFrame):
+                self.acks += 1
+            else:
+                self.counters.count(BadInput.VENUE_ERROR, ts_ns, bytes(msg.data)[:200].decode("utf-8", "replace"))
+            return out
+        if out:
+            out.extend(evs)
+            return out
+        return evs
 
     def _classify_failure(self, frame: bytes | str, ts_ns: int) -> None:
         raw = frame.encode() if isinstance(frame, str) else frame
@@ -301,7 +322,10 @@ class HyperliquidMdParser:
         st.last_book_ms = t
         if t > st.venue_now_ms:
             st.venue_now_ms = t
-        return [BookSnapshot(_VENUE, sym, ts_ns, t, t, bid_px, bid_qty, ask_px, ask_qty)]
+        out: list[MarketEvent] = [BookSnapshot(_VENUE, sym, ts_ns, t, t, bid_px, bid_qty, ask_px, ask_qty)]
+        if st.anchor_ms < 0:
+            self._anchor(sym, st, t, ts_ns, out)
+        return out
 
     def on_bbo(self, d: WsBbo, ts_ns: int) -> list[MarketEvent]:
         found = self._coin(d.coin, ts_ns)
@@ -334,24 +358,50 @@ class HyperliquidMdParser:
         st.last_bbo_ms = t
         if t > st.venue_now_ms:
             st.venue_now_ms = t
-        return [Bbo(_VENUE, sym, ts_ns, t, t, bp, bq, ap, aq)]
+        out: list[MarketEvent] = [Bbo(_VENUE, sym, ts_ns, t, t, bp, bq, ap, aq)]
+        if st.anchor_ms < 0:
+            self._anchor(sym, st, t, ts_ns, out)
+        return out
 
     def on_trades(self, trades: list[WsTrade], ts_ns: int) -> list[MarketEvent]:
         out: list[MarketEvent] = []
+        if not trades:
+            return out
+        coin = trades[0].coin
+        if all(tr.coin == coin for tr in trades):
+            self._trades_of_coin(coin, trades, ts_ns, out)
+        else:
+            groups: dict[str, list[WsTrade]] = {}
+            for tr in trades:
+                groups.setdefault(tr.coin, []).append(tr)
+            for c, lst in groups.items():
+                self._trades_of_coin(c, lst, ts_ns, out)
+        return out
+
+    def _trades_of_coin(self, coin: str, trades: list[WsTrade], ts_ns: int, out: list[MarketEvent]) -> None:
+        st = self._state.get(coin)
+        if st is None:
+            self.counters.count(BadInput.UNKNOWN_SYMBOL, ts_ns, coin[:40], n=len(trades))
+            return
+        if st.anchor_ms < 0:
+            # No book or bbo yet in this session: hold the frame until one tells which
+            # trades predate the subscription (or until hold_ms passes).
+            st.held.append((trades, ts_ns))
+            self._n_held += 1
+            return
+        self._emit_trades(self.coins[coin], st, trades, ts_ns, out)
+
+    def _emit_trades(
+        self, sym: int, st: _CoinState, trades: list[WsTrade], ts_ns: int, out: list[MarketEvent]
+    ) -> None:
         counters = self.counters
-        newest: dict[str, int] = {}
+        newest = max(tr.time for tr in trades)
+        if newest > st.venue_now_ms:
+            st.venue_now_ms = newest
+        cutoff = st.venue_now_ms - self.backfill_ms
+        if st.anchor_ms > cutoff:
+            cutoff = st.anchor_ms
         for tr in trades:
-            if tr.time > newest.get(tr.coin, -1):
-                newest[tr.coin] = tr.time
-        for coin, t in newest.items():
-            s = self._state.get(coin)
-            if s is not None and t > s.venue_now_ms:
-                s.venue_now_ms = t
-        for tr in trades:
-            found = self._coin(tr.coin, ts_ns)
-            if found is None:
-                continue
-            sym, st = found
             if tr.tid in st.tids:
                 counters.count(BadInput.TRADE_DUPLICATE, ts_ns, f"{tr.coin} tid {tr.tid}")
                 continue
@@ -366,13 +416,29 @@ class HyperliquidMdParser:
                 st.tids.discard(order[0])
             order.append(tr.tid)
             st.tids.add(tr.tid)
-            if tr.time < st.venue_now_ms - self.backfill_ms:
+            if tr.time < cutoff:
                 counters.count(
                     BadInput.TRADE_BACKFILL, ts_ns, f"{tr.coin} tid {tr.tid} {st.venue_now_ms - tr.time} ms old"
                 )
                 continue
             side = _BUY if tr.side == "B" else _SELL
             out.append(Trade(_VENUE, sym, ts_ns, tr.time, tr.time, tr.px, tr.sz, side, tr.tid))
+
+    def _anchor(self, sym: int, st: _CoinState, anchor_ms: int, ts_ns: int, out: list[MarketEvent]) -> None:
+        """The session's first book/bbo: release held trades (stamped no earlier than now)."""
+        st.anchor_ms = anchor_ms
+        held, st.held = st.held, []
+        self._n_held -= len(held)
+        for trades, held_ts in held:
+            self._emit_trades(sym, st, trades, held_ts if held_ts > ts_ns else ts_ns, out)
+
+    def release_expired(self, now_ns: int, expire_all: bool = False) -> list[MarketEvent]:
+        """Release trades frames held longer than ``hold_ms`` with no book anchor (time rule
+        only). ``parse`` calls it; a feed's timer may too, for a stream that went quiet."""
+        out: list[MarketEvent] = []
+        for coin, st in self._state.items():
+            if st.held and (expire_all or now_ns - st.held[0][1] >= self.hold_ns):
+                self._anchor(self.coins[coin], st, 0, now_ns, out)
         return out
 
     def on_ctx(self, d: WsActiveAssetCtx, ts_ns: int) -> list[MarketEvent]:
