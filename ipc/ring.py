@@ -286,48 +286,47 @@ def _resync_cursor(base: int, cursor: int, slot_seq: int) -> int:
     return new
 
 
-@njit(types.UniTuple(_i64, 2)(_i64, _i64, _i64, types.uint8[::1], _i64[::1]), cache=True, nogil=True)
-def _pop_many(base: int, cursor: int, max_n: int, out: np.ndarray, offs: np.ndarray) -> tuple[int, int]:
-    """Copy up to ``max_n`` messages from ``cursor`` into ``out`` (message i is
-    ``out[offs[i]:offs[i+1]]``). Returns ``(count, next_cursor)``. When the reader turns out
-    to be lapped before any message was taken, count is -1 and next_cursor the resync point;
-    when it is lapped after some were taken, those are returned and the next call reports it.
+@njit(_i64(_i64, _i64, _i64, _i64, _i64, _i64), cache=True, nogil=True)
+def _pop_many(base: int, cursor: int, max_n: int, out: int, room: int, offs: int) -> int:
+    """Copy up to ``max_n`` messages from ``cursor`` into the ``room`` bytes at address
+    ``out``; message i is ``out[offs[i]:offs[i+1]]`` with ``offs`` an int64 array at
+    address ``offs``. Returns how many were taken (it stops at the first message not yet
+    published, or lapped, or not fitting). When the reader turns out to be lapped before
+    any message was taken, returns ``-resync_cursor`` instead.
     """
     n_slots = ptr_load_relaxed(base + H_SLOT_COUNT)
     mask = n_slots - 1
     slot_size = ptr_load_relaxed(base + H_SLOT_SIZE)
     cap = slot_size - SLOT_HDR
     slots = base + ptr_load_relaxed(base + H_HEADER_BYTES)
-    dst = buffer_address(out)
-    room = out.shape[0]
     used = 0
     got = 0
     c = cursor
-    offs[0] = 0
+    ptr_store_relaxed(offs, 0)
     while got < max_n:
         slot = slots + (c & mask) * slot_size
         s1 = ptr_load_acquire(slot)
         if s1 != c:
             if (s1 & SEQ_MASK) > c and got == 0:
-                return -1, _resync_cursor(base, c, s1)
+                return -_resync_cursor(base, c, s1)
             break
         ln = ptr_load_relaxed(slot + 8) & LEN_MASK
         if ln > cap:
             ln = cap
         if used + ln > room:
             break
-        ptr_memcpy(dst + used, slot + SLOT_HDR, ln)
+        ptr_memcpy(out + used, slot + SLOT_HDR, ln)
         fence_acq_rel()
         s2 = ptr_load_relaxed(slot)
         if s2 != c:
             if got == 0:
-                return -1, _resync_cursor(base, c, s2)
+                return -_resync_cursor(base, c, s2)
             break
         used += ln
         got += 1
-        offs[got] = used
+        ptr_store_relaxed(offs + 8 * got, used)
         c += 1
-    return got, c
+    return got
 
 
 @njit(types.void(_i64, _i64), cache=True, nogil=True)
@@ -798,8 +797,9 @@ class RingReader:
         self._cap = ring.payload_capacity
         self._cur_k = (e + E_CURSOR) >> 3
         self._base = ring._base
-        self._out = np.empty(0, dtype=np.uint8)
+        self._out: np.ndarray | None = None  # poll_batch's scratch, allocated on first use
         self._offs = np.empty(1, dtype=np.int64)
+        self._room = self._out_addr = self._offs_addr = 0
         ring._ends.add(self)
 
     # ------------------------------------------------------------------ reading
@@ -819,6 +819,13 @@ class RingReader:
         c = self._cursor
         s = self._q[self._slot0 + (c & self._mask) * self._sw]
         return s == c or (s & SEQ_MASK) > c
+
+    def watch_word(self) -> tuple[memoryview, int, int]:
+        """``(words, index, cursor)``: the reader has something to poll once
+        ``words[index] == cursor`` or ``words[index] & SEQ_MASK > cursor``. For spin loops
+        (ipc.wait) that cannot afford a method call per look; valid until the next poll."""
+        c = self._cursor
+        return self._q, self._slot0 + (c & self._mask) * self._sw, c
 
     def poll(self) -> bytes | None:
         """The next message, or None when there is none yet.
@@ -872,31 +879,44 @@ class RingReader:
         return lt >> 32, data
 
     def poll_batch(self, max_n: int) -> list[bytes]:
-        """Up to ``max_n`` messages in one compiled call (everything published, if fewer).
+        """Up to ``max_n`` messages: everything published since the cursor, if fewer.
 
-        Raises :class:`RingOverrun` after resync when lapped at the cursor; messages
-        already taken in a call are returned first, and the overrun is raised by the next.
+        The first message goes through :meth:`poll`; when more are waiting, the rest are
+        copied in one compiled call. Raises :class:`RingOverrun` (after resync) when
+        lapped at the cursor; when the reader is lapped after some messages were taken,
+        those are returned and the next call raises.
         """
         if max_n <= 0:
             return []
-        if max_n > self.ring.slot_count:
-            max_n = self.ring.slot_count
-        if self._offs.shape[0] < max_n + 1:
-            self._offs = np.empty(max_n + 1, dtype=np.int64)
-        want = max(self._cap, min(max_n * self._cap, _SCRATCH_LIMIT))
-        if self._out.shape[0] < want:
-            self._out = np.empty(want, dtype=np.uint8)
-        self.ring._live()
-        got, nxt = _pop_many(self._base, self._cursor, max_n, self._out, self._offs)
-        if got < 0:
-            self._lost(nxt)
-        if got == 0:
+        first = self.poll()
+        if first is None:
             return []
-        self._cursor = nxt
-        self._q[self._cur_k] = nxt
+        c = self._cursor
+        if max_n == 1 or self._q[self._slot0 + (c & self._mask) * self._sw] != c:
+            return [first]
+        scratch = self._out if self._out is not None else self._alloc_scratch()
+        self.ring._live()
+        got = _pop_many(self._base, c, min(max_n - 1, self.ring.slot_count), self._out_addr, self._room, self._offs_addr)
+        if got <= 0:
+            return [first]  # lapped just now: the next call reports it
+        c += got
+        self._cursor = c
+        self._q[self._cur_k] = c
         offs = self._offs[: got + 1].tolist()
-        blob = self._out[: offs[got]].tobytes()
-        return [blob[offs[i] : offs[i + 1]] for i in range(got)]
+        blob = scratch[: offs[got]].tobytes()
+        out = [first]
+        out += [blob[offs[i] : offs[i + 1]] for i in range(got)]
+        return out
+
+    def _alloc_scratch(self) -> np.ndarray:
+        n = self.ring.slot_count
+        room = max(self._cap, min(n * self._cap, _SCRATCH_LIMIT))
+        self._out = np.empty(room, dtype=np.uint8)
+        self._offs = np.empty(n + 1, dtype=np.int64)
+        self._room = room
+        self._out_addr = int(self._out.ctypes.data)
+        self._offs_addr = int(self._offs.ctypes.data)
+        return self._out
 
     def _overrun(self, slot_seq: int) -> NoReturn:
         self.ring._live()

@@ -21,12 +21,11 @@ wake-ups happen and are harmless (the loop checks again); lost wake-ups do not.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import posix_ipc
 
-if TYPE_CHECKING:
-    from ipc.ring import RingReader
+from ipc.ring import SEQ_MASK, RingReader
 
 __all__ = ["WAIT_STRATEGIES", "Waiter", "Waker"]
 
@@ -140,13 +139,15 @@ class Waiter:
     def _spin(readers: list[RingReader], deadline: int) -> bool:
         clock = time.monotonic_ns
         if len(readers) == 1:
-            available = readers[0].available
+            # the reader's cursor cannot move while we wait: watch its slot's seq word directly
+            words, k, c = readers[0].watch_word()
             while True:
                 for _ in range(_CLOCK_EVERY):
-                    if available():
+                    s = words[k]
+                    if s == c or (s & SEQ_MASK) > c:
                         return True
                 if clock() >= deadline:
-                    return available()
+                    return readers[0].available()
         while True:
             for _ in range(_CLOCK_EVERY):
                 for r in readers:
