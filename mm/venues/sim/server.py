@@ -132,10 +132,12 @@ class _Client:
 class _RefBook:
     """A Binance symbol's reference state: levels, update ids, aggregate trade ids."""
 
-    __slots__ = ("agg_id", "asks", "bids", "last_u", "symbol")
+    __slots__ = ("agg_id", "asks", "bids", "last_u", "symbol", "top_ask", "top_bid")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
+        self.top_bid = 0.0
+        self.top_ask = 0.0
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
         self.last_u = 0
@@ -767,10 +769,11 @@ class VenueServer:
                 prev_day, count = self._dms_triggers.get(user, (day, 0))
                 self._dms_triggers[user] = (day, count + 1 if prev_day == day else 1)
         self._publish()
-        # injected disconnects
-        outage_ms = self.failures.disconnect_ms(elapsed_s)
-        if outage_ms is not None:
-            self.trigger_disconnect(outage_ms)
+        # injected disconnects (no new draw while an outage lasts)
+        if not self._outage():
+            outage_ms = self.failures.disconnect_ms(elapsed_s)
+            if outage_ms is not None:
+                self.trigger_disconnect(outage_ms)
         # l2Book pushes: at most every interval per subscription, full snapshots
         interval_s = self.cfg.ws.l2book_interval_ms / 1000.0
         changed = self._l2_changed
@@ -978,12 +981,17 @@ class VenueServer:
             self._bn_send(f"{sym.lower()}@aggTrade", data)
 
     def _ref_top(self, rb: _RefBook, bid: float, bid_qty: float, ask: float, ask_qty: float, now_ms: int) -> None:
-        bids: list[tuple[float, float]] = [(p, 0.0) for p in rb.bids if p > bid or p == bid]
-        asks: list[tuple[float, float]] = [(p, 0.0) for p in rb.asks if p < ask or p == ask]
+        """A new top of book: the previous top and anything at or through the new one is removed."""
+        bids: list[tuple[float, float]] = []
+        asks: list[tuple[float, float]] = []
         if bid > 0:
+            bids = [(p, 0.0) for p in rb.bids if p >= bid or p == rb.top_bid or (ask > 0 and p >= ask)]
             bids.append((bid, bid_qty))
+            rb.top_bid = bid
         if ask > 0:
+            asks = [(p, 0.0) for p in rb.asks if p <= ask or p == rb.top_ask or (bid > 0 and p <= bid)]
             asks.append((ask, ask_qty))
+            rb.top_ask = ask
         self._ref_depth(rb, bids, asks, now_ms)
 
     def _ref_depth(self, rb: _RefBook, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
@@ -1052,7 +1060,7 @@ class VenueServer:
         client.writer = asyncio.create_task(client.run_writer())
         self._clients.add(client)
         for s in streams:
-            self._bn_clients.setdefault(s.lower(), set()).add(client)
+            self._bn_clients.setdefault(_stream_key(s), set()).add(client)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -1076,10 +1084,10 @@ class VenueServer:
             return
         if method == "SUBSCRIBE":
             for s in params:
-                self._bn_clients.setdefault(str(s).lower(), set()).add(client)
+                self._bn_clients.setdefault(_stream_key(str(s)), set()).add(client)
         elif method == "UNSUBSCRIBE":
             for s in params:
-                self._bn_clients.get(str(s).lower(), set()).discard(client)
+                self._bn_clients.get(_stream_key(str(s)), set()).discard(client)
         elif method == "LIST_SUBSCRIPTIONS":
             client.send(_dumps({"result": [s for s, cl in self._bn_clients.items() if client in cl], "id": req_id}))
             return
@@ -1096,6 +1104,12 @@ class VenueServer:
             "asks": [[_num(p), _num(rb.asks[p])] for p in sorted(rb.asks)[:limit]],
         }
         return web.Response(body=_encoder.encode(body), content_type="application/json")
+
+
+def _stream_key(stream: str) -> str:
+    """A Binance stream name with its symbol lower-cased (``BTCUSDT@bookTicker`` -> ``btcusdt@bookTicker``)."""
+    sym, sep, rest = stream.partition("@")
+    return f"{sym.lower()}{sep}{rest}"
 
 
 def _aggregate(levels: list[tuple[int, int, int]], n_sig_figs: int, mantissa: int | None,
