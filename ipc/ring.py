@@ -46,24 +46,31 @@ check repeats the resync; the losses add up. A reader never returns a torn or st
 message: a message is returned only if the seq read before and after its copy both
 equal the expected sequence number.
 
-Why it is ordered, and how each path gets there (x86-64 is the target):
+Why it is ordered, and how each path gets there (x86-64 is the target). Costs below
+were measured on the 2-core CI-like VM, CPU time per call, best of several runs:
 
-- Numba code (``push``, ``push_batch``, ``poll_batch``) uses the atomics of
+- Numba code (``push``, ``push_batch``, the bulk of ``poll_batch``) uses the atomics of
   :mod:`ipc.atomics`. The writer's acq_rel fence after the BUSY store keeps LLVM from
   hoisting payload stores above it and its release stores keep them below; the reader's
   acquire load, acq_rel fence after the copy and second load are Boehm's seqlock reader.
   The payload bytes are plain accesses; a racing read may see garbage, which is then
-  thrown away by the seq check.
-- A single ``poll`` runs in plain Python on memoryviews of the mapping (measured: a
-  numba call costs 0.25-0.45 us to dispatch, a memoryview word load 0.03 us and an mmap
-  slice that copies a payload into ``bytes`` 0.07 us, so a Python pop costs about as
-  much as the dispatch alone). Its loads (seq, length, payload, seq again) are separate
-  C calls through the interpreter, each an opaque call to the C compiler, so none of them
-  is reordered at compile time; x86 never reorders a load with an earlier load. That is
-  all a seqlock reader needs. (On a weakly ordered CPU this path would need fences.)
-- A single ``push`` is one numba call (0.45 us measured) rather than Python stores,
-  because publishing must be followed by a full fence before the waiting flags are
-  read (x86 may let a load pass an earlier store), and only compiled code can emit it.
+  thrown away by the seq check. Hot functions take raw addresses as integers: numba's
+  dispatch costs about 0.17 us with two ints, 0.25 us with a ``bytes`` argument and more
+  with each array argument (0.3-0.45 us in all).
+- A single ``poll`` runs in plain Python on memoryviews of the mapping: a word load costs
+  0.03 us, an mmap slice that copies the payload into ``bytes`` 0.07 us, a whole poll
+  about 0.3 us, less than a numba call that would still have to build the ``bytes``. Its
+  loads (seq, length, payload, seq again) are separate C calls through the interpreter,
+  opaque to the C compiler, so none is reordered at compile time, and x86 never reorders
+  a load with an earlier load: that is all a seqlock reader needs. (A weakly ordered CPU
+  would need fences on this path.) ``poll_batch`` takes its first message the same way
+  and, only when more are waiting, the rest in one compiled call (Disruptor-style
+  catch-up: about 0.1 us a message), so asking for a batch when one message is there
+  costs little more than ``poll``.
+- A single ``push`` is one numba call (about 0.45 us including the Python method), not
+  Python stores, because publishing must be followed by a full fence before the waiting
+  flags are read (x86 lets a load pass an earlier store) and only compiled code can emit
+  one; Python stores plus a separate fence call measured slower.
 
 Wake-ups (the Dekker pattern): a reader about to sleep stores its waiting flag, sets its
 bit in the waiting mask with an atomic OR, fences, and checks its slot again before it
@@ -151,6 +158,7 @@ LEN_MASK: Final = 0xFFFFFFFF
 MAX_READERS_LIMIT: Final = 62  # bits of the waiting mask; bit 63 stays clear
 TOO_LARGE: Final = -1  # _push_one's answers to an oversized payload, and to a tag out of range
 BAD_TAG: Final = -2
+BATCH_MISMATCH: Final = -(1 << 62)  # push_batch: payload lengths do not add up (not plain bytes)
 TAG_MAX: Final = 0xFFFFFFFF
 
 STATE_FREE: Final = 0
@@ -251,13 +259,18 @@ def _push_one(base: int, seq: int, payload: bytes, tag: int) -> int:
 @njit(_i64(_i64, _i64, _BYTES, _i64[::1], _i64), cache=True, nogil=True)
 def _push_many(base: int, seq0: int, blob: bytes, lens: np.ndarray, tag: int) -> int:
     """Write messages ``seq0 ..`` from ``blob`` cut by ``lens``; wake bits, or -(i+1) when
-    message i is too large (then nothing is written)."""
+    message i is too large, or ``BATCH_MISMATCH`` when the lengths do not add up to the
+    blob (then nothing is written)."""
     slot_size = ptr_load_relaxed(base + H_SLOT_SIZE)
     cap = slot_size - SLOT_HDR
     count = lens.shape[0]
+    total = 0
     for i in range(count):
-        if lens[i] > cap:
+        if lens[i] > cap or lens[i] < 0:
             return -(i + 1)
+        total += lens[i]
+    if total != len(blob):
+        return BATCH_MISMATCH
     mask = ptr_load_relaxed(base + H_SLOT_COUNT) - 1
     slots = base + ptr_load_relaxed(base + H_HEADER_BYTES)
     src = buffer_address(blob)
@@ -436,6 +449,9 @@ class Ring:
             raise FileExistsError(f"ring {name!r} already exists (/dev/shm{name}); unlink it first") from e
         try:
             mm = mmap.mmap(shm.fd, size)
+        except BaseException:
+            shm.unlink()
+            raise
         finally:
             shm.close_fd()
         q = memoryview(mm).cast("Q")
@@ -678,6 +694,8 @@ class RingWriter:
         wake = _push_many(self._base, s0, blob, lens, tag)
         if wake:
             if wake < 0:
+                if wake == BATCH_MISMATCH:
+                    raise TypeError(f"ring {self.ring.name!r}: push_batch takes a list of bytes")
                 raise MessageTooLarge(self.ring.name, int(lens[-wake - 1]), self._cap)
             self._wake(wake)
         self._seq = s0 + count - 1

@@ -529,3 +529,11 @@ def test_stats(ring: Ring) -> None:
     assert rb["lag"] == 5 and rb["waiting"] is False
     a.disarm_wakeup()
     assert ring._q[(H_READERS + a.index * 256 + E_WAITING) >> 3] == 0
+
+
+def test_push_batch_refuses_buffers_whose_length_is_not_their_size(ring: Ring) -> None:
+    w = ring.writer()
+    words = memoryview(b"\x01" * 16).cast("Q")  # len() 2, 16 bytes
+    with pytest.raises(TypeError, match="list of bytes"):
+        w.push_batch([b"ok", words])  # type: ignore[list-item]
+    assert w.published == 0
