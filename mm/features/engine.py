@@ -81,7 +81,6 @@ from mm.schema import (
     Fill,
     OrderEvent,
     RefPrice,
-    Regime,
     StateSnapshot,
     Toxicity,
     Trade,
@@ -202,10 +201,20 @@ class _Book:
         self.ask_qty = list(other.ask_qty)
 
 
+def _all_px(xs: list[float]) -> bool:
+    """Every price finite and > 0 (a sum is finite only if every term is; NaN poisons it;
+    prices so large that their sum overflows count as bad too)."""
+    return not xs or (min(xs) > 0.0 and math.isfinite(sum(xs)))
+
+
+def _all_qty(xs: list[float]) -> bool:
+    """Every size finite and >= 0."""
+    return not xs or (min(xs) >= 0.0 and math.isfinite(sum(xs)))
+
+
 def _sorted_strict(px: list[float], descending: bool) -> bool:
-    if descending:
-        return all(px[i] > px[i + 1] for i in range(len(px) - 1))
-    return all(px[i] < px[i + 1] for i in range(len(px) - 1))
+    """Strictly sorted, best first (prices already known finite)."""
+    return px == sorted(px, reverse=descending) and len(set(px)) == len(px)
 
 
 class FeatureEngine:
@@ -444,10 +453,10 @@ class FeatureEngine:
         if (
             len(ev.bid_px) != len(ev.bid_qty)
             or len(ev.ask_px) != len(ev.ask_qty)
-            or not all(_ok_px(p) for p in ev.bid_px)
-            or not all(_ok_px(p) for p in ev.ask_px)
-            or not all(_ok_qty(q) for q in ev.bid_qty)
-            or not all(_ok_qty(q) for q in ev.ask_qty)
+            or not _all_px(ev.bid_px)
+            or not _all_px(ev.ask_px)
+            or not _all_qty(ev.bid_qty)
+            or not _all_qty(ev.ask_qty)
             or not _sorted_strict(ev.bid_px, descending=True)
             or not _sorted_strict(ev.ask_px, descending=False)
         ):
@@ -462,10 +471,10 @@ class FeatureEngine:
         if (
             len(ev.bid_px) != len(ev.bid_qty)
             or len(ev.ask_px) != len(ev.ask_qty)
-            or not all(_ok_px(p) for p in ev.bid_px)
-            or not all(_ok_px(p) for p in ev.ask_px)
-            or not all(_ok_qty(q) for q in ev.bid_qty)
-            or not all(_ok_qty(q) for q in ev.ask_qty)
+            or not _all_px(ev.bid_px)
+            or not _all_px(ev.ask_px)
+            or not _all_qty(ev.bid_qty)
+            or not _all_qty(ev.ask_qty)
         ):
             self.counters["bad_delta"] += 1
             return False
@@ -614,7 +623,8 @@ class FeatureEngine:
         self._last_side = side
         self._last_trade_ts_ns = t
         # context features see the trades before this one: score, then add it
-        x = self._tox_features(t, side, self._fast_run, sweep, size_ratio)
+        ofi_s, ofi_l = self._ofi.values(t)
+        x = self._tox_features(t, side, self._fast_run, sweep, size_ratio, ofi_s, ofi_l, self._vwap_direction(t))
         self._fast_n.add(t, 1.0)
         self._base_n.add(t, 1.0)
         self._fast_signed.add(t, side * qty)
@@ -628,11 +638,10 @@ class FeatureEngine:
             self._tox.observe_trade(t, side, self._mid, x)
         return True
 
-    def _tox_features(self, t: int, side: int, fast_run: int, sweep: float, size_ratio: float) -> list[float]:
-        ofi_s, ofi_l = self._ofi.values(t)
-        self._trades.query(t)
-        vol = self._trades.sum(0, 1)
-        vwap_dir = self._trades.sum(0, 0) / vol if vol > 0.0 else 0.0
+    def _tox_features(
+        self, t: int, side: int, fast_run: int, sweep: float, size_ratio: float,
+        ofi_s: float, ofi_l: float, vwap_dir: float,
+    ) -> list[float]:
         ofi_scale = math.sqrt(max(self._ofi_var_base.value, 0.0))
         floor = 0.25 * self._touch_base.value
         if ofi_scale < floor:
@@ -740,9 +749,7 @@ class FeatureEngine:
         self._advance(t)
         self._t_ns = t
         ofi_s, ofi_l = self._ofi.values(t)
-        self._trades.query(t)
-        vol = self._trades.sum(0, 1)
-        vwap_dir = self._trades.sum(0, 0) / vol if vol > 0.0 else 0.0
+        vwap_dir = self._vwap_direction(t)
         self._rv.query(t)
         rv_bps = math.sqrt(max(self._rv.sum(0), 0.0)) * 1e4
 
@@ -757,58 +764,76 @@ class FeatureEngine:
         book = self._book
         db = book.bid_qty[:N_DEPTH]
         da = book.ask_qty[:N_DEPTH]
+        imb = imbalance(db, da, self._k)
         depth_b = db + _ZEROS[len(db) :]
         depth_a = da + _ZEROS[len(da) :]
-        imb = imbalance(db, da, self._k)
 
         if self._last_side != 0 and t > self._last_trade_ts_ns:
             # between trades: the book and volatility features of now, the last trade's
             # own and context features fading with the fast decay
             decay = math.exp(-(t - self._last_trade_ts_ns) * self._fast_inv_tau)
-            x_now = self._tox_features(t, self._last_side, 1, 0.0, 0.0)
+            x_now = self._tox_features(t, self._last_side, 1, 0.0, 0.0, ofi_s, ofi_l, vwap_dir)
             x = between_trades(self._last_trade_x, x_now, decay)
             self.toxicity, self.toxic_prob = self._tox.assess(x, t)
             self.last_toxicity_features = x
         self._tox.expire(t)
 
-        f = self._finite
+        reg = self._regime
+        probs = reg.probs.tolist()
+        scalars = [pb, pa, mid, micro, spread_bps, imb, ofi_s, ofi_l, vwap_dir, self._sigma.sigma_bps, rv_bps,
+                   self._inventory, self._queue_rank_bid, self._queue_rank_ask, self._ref_mid, self.toxic_prob]
+        # one check for the common case: a sum is finite only if every term is
+        if not (math.isfinite(sum(scalars)) and math.isfinite(sum(depth_b) + sum(depth_a) + sum(probs))):
+            f = self._finite
+            scalars = [f(x) for x in scalars]
+            depth_b = [f(x) for x in depth_b]
+            depth_a = [f(x) for x in depth_a]
+            probs = [f(x) for x in probs]
+        (pb, pa, mid, micro, spread_bps, imb, ofi_s, ofi_l, vwap_dir, sigma, rv_bps, inv, qrb, qra, ref,
+         tox_p) = scalars
         self._seq += 1
         extra: dict[str, Any] = (
-            {"toxicity": int(self.toxicity), "toxic_prob": f(self.toxic_prob)} if _SNAP_HAS_TOXICITY else {}
+            {"toxicity": int(self.toxicity), "toxic_prob": tox_p} if _SNAP_HAS_TOXICITY else {}
         )
         snap = StateSnapshot(
             symbol_id=self.symbol_id,
             ts_ns=t,
             origin_ts_ns=origin_ts_ns,
             seq=self._seq,
-            best_bid=f(pb),
-            best_ask=f(pa),
-            mid_px=f(mid),
-            microprice=f(micro),
-            spread_bps=f(spread_bps),
-            depth_bids=[f(q) for q in depth_b],
-            depth_asks=[f(q) for q in depth_a],
-            book_imbalance=f(imb),
-            ofi_500ms=f(ofi_s),
-            ofi_2s=f(ofi_l),
+            best_bid=pb,
+            best_ask=pa,
+            mid_px=mid,
+            microprice=micro,
+            spread_bps=spread_bps,
+            depth_bids=depth_b,
+            depth_asks=depth_a,
+            book_imbalance=imb,
+            ofi_500ms=ofi_s,
+            ofi_2s=ofi_l,
             trade_sign_run_length=self._run.run,
-            vwap_direction=f(vwap_dir),
-            sigma_ewma=f(self._sigma.sigma_bps),
-            sigma_realized_1m=f(rv_bps),
-            regime=int(self._regime.regime),
-            regime_probs=[f(p) for p in self._regime.probs_list()],
-            inventory=f(self._inventory),
-            queue_rank_bid=f(self._queue_rank_bid),
-            queue_rank_ask=f(self._queue_rank_ask),
-            ref_mid_px=f(self._ref_mid),
+            vwap_direction=vwap_dir,
+            sigma_ewma=sigma,
+            sigma_realized_1m=rv_bps,
+            regime=int(reg.regime),
+            regime_probs=probs,
+            inventory=inv,
+            queue_rank_bid=qrb,
+            queue_rank_ask=qra,
+            ref_mid_px=ref,
             last_trade_ts_ns=self._last_trade_ts_ns,
             book_ts_ns=self._book_ts_ns,
             **extra,
         )
-        self._regime_now = Regime(snap.regime)
+        self._regime_now = reg.regime
         self._last_snap_ns = t
         self._pub_ref_mid = self._ref_mid
         return snap
+
+    def _vwap_direction(self, t: int) -> float:
+        tr = self._trades
+        tr.query(t)
+        vol = tr.sum(0, 1)
+        return tr.sum(0, 0) / vol if vol > 0.0 else 0.0
 
     def _finite(self, x: float) -> float:
         if math.isfinite(x):

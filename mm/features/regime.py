@@ -40,6 +40,7 @@ from mm.features.config import N_REGIME_OBS, N_REGIMES, RegimeConfig
 from mm.schema import Regime
 
 _LOG_2PI = math.log(2.0 * math.pi)
+_REGIMES = tuple(Regime)
 # observations are logs of bps, counts and depth ratios (|y| < 20 in any real market);
 # clipping keeps y² and the likelihoods finite whatever arrives
 _Y_CLIP = 50.0
@@ -140,6 +141,7 @@ class RegimeFilter:
         "n_skipped",
         "n_steps",
         "probs",
+        "regime",
     )
 
     def __init__(self, cfg: RegimeConfig) -> None:
@@ -168,6 +170,8 @@ class RegimeFilter:
         self.probs = np.full(n, 1.0 / n)
         self.n_steps = 0
         self.n_skipped = 0
+        self.regime: Regime = self._argmax()
+        """The most probable state (ties go to the calmer state)."""
 
     def observation(self, abs_return_bps: float, n_trades: int, ofi_over_depth: float) -> tuple[float, float, float]:
         """The transformed observation (y0, y1, y2) of one interval."""
@@ -191,6 +195,7 @@ class RegimeFilter:
         )
         if ok:
             self.n_steps += 1
+            self.regime = self._argmax()
         else:
             self.n_skipped += 1
         return ok
@@ -198,13 +203,16 @@ class RegimeFilter:
     def step_interval(self, abs_return_bps: float, n_trades: int, ofi_over_depth: float) -> bool:
         return self.update(*self.observation(abs_return_bps, n_trades, ofi_over_depth))
 
-    @property
-    def regime(self) -> Regime:
-        """The most probable state (ties go to the calmer state)."""
-        return Regime(int(np.argmax(self.probs)))
+    def _argmax(self) -> Regime:
+        p = self.probs.tolist()
+        best = 0
+        for k in range(1, len(p)):
+            if p[k] > p[best]:
+                best = k
+        return _REGIMES[best]
 
     def probs_list(self) -> list[float]:
-        return [float(p) for p in self.probs]
+        return self.probs.tolist()  # type: ignore[no-any-return]
 
     def means(self) -> list[list[float]]:
         """Current emission means per state (for diagnostics)."""

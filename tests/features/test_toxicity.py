@@ -247,3 +247,36 @@ def test_long_calm_stretch_of_learning_does_not_unlearn_detection() -> None:
 def test_calm_market_alone_is_never_toxic() -> None:
     n, _, false_alarms = detection(make_stream(seed=6, quiet_s=300.0, burst_trades=0))
     assert n is None and false_alarms == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("toxic_threshold", {"toxic_threshold": 1.0}),
+        ("benign_threshold", {"benign_threshold": 0.7}),
+        ("label_move_bps", {"label_move_bps": 0.0}),
+        ("label_horizon_s", {"label_horizon_s": float("nan")}),
+        ("max_pending", {"max_pending": 0}),
+        ("min_weight_ratio", {"min_weight_ratio": 1.5}),
+        ("rate_baseline_half_life_s", {"rate_baseline_half_life_s": 0.1}),
+    ],
+)
+def test_config_validation_names_the_field(field, kwargs) -> None:
+    with pytest.raises(ValueError, match=field):
+        ToxicityConfig(**kwargs)
+
+
+def test_snapshot_carries_the_verdict_where_the_schema_has_fields_for_it() -> None:
+    from mm.schema import StateSnapshot
+
+    if "toxic_prob" not in StateSnapshot.__struct_fields__:
+        pytest.skip("StateSnapshot has no toxicity fields in this checkout")
+    stream = make_stream(seed=1)
+    eng = FeatureEngine(SYMBOL)
+    snap = None
+    for ev in stream.events:
+        if eng.on_event(ev, ev.ts_ns):
+            snap = eng.snapshot(ev.ts_ns, ev.ts_ns)
+    assert snap is not None
+    assert snap.toxicity == int(eng.toxicity) == int(Toxicity.TOXIC)  # type: ignore[attr-defined]
+    assert snap.toxic_prob == eng.toxic_prob > 0.6  # type: ignore[attr-defined]
