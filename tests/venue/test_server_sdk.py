@@ -301,3 +301,30 @@ def test_info_user_rate_limit_and_fees(venue: ThreadedVenue) -> None:
     assert agg["levels"][0] == [{"px": "3000.0", "sz": "10.0", "n": 1}, {"px": "2990.0", "sz": "5.0", "n": 1}]
     assert agg["levels"][1] == [{"px": "3010.0", "sz": "15.0", "n": 2}]
     _ = requests
+
+
+def test_block_order_lets_a_cancel_beat_the_taker(make_venue: Any) -> None:
+    import threading
+
+    from .conftest import wait_for
+
+    v = make_venue(matching={"block_ms": 20})
+    maker = ex(v, OTHER)
+    taker = ex(v)
+    (rest,) = statuses(maker.order("LOT", False, 1, 20.005, {"limit": {"tif": "Gtc"}}))
+    v.call(lambda s: s.hold_blocks(True))
+    results: dict[str, Any] = {}
+    t1 = threading.Thread(target=lambda: results.update(ioc=taker.order("LOT", True, 1, 20.01,
+                                                                          {"limit": {"tif": "Ioc"}})))
+    t1.start()
+    wait_for(lambda: v.call(lambda s: s.n_queued_actions) == 1, what="the IOC queued")
+    t2 = threading.Thread(target=lambda: results.update(cancel=maker.cancel("LOT", rest["resting"]["oid"])))
+    t2.start()
+    wait_for(lambda: v.call(lambda s: s.n_queued_actions) == 2, what="the cancel queued")
+    v.call(lambda s: s.hold_blocks(False))
+    t1.join(30)
+    t2.join(30)
+    # sent second, the cancel went first within the block: the IOC met the background at 20.01
+    assert statuses(results["cancel"], "cancel") == ["success"]
+    assert statuses(results["ioc"])[0]["filled"]["avgPx"] == "20.01"
+    assert info(v).user_fills(OTHER.address) == []

@@ -86,6 +86,11 @@ class MatchingConfig(msgspec.Struct, frozen=True, kw_only=True):
         orders_kept: Closed orders kept per user for orderStatus lookups.
         margin_check: Refuse orders the account cannot margin ("Insufficient margin to place order.").
         first_oid: The first order id handed out.
+        block_ms: 0 applies each action as it arrives. Above 0, actions are collected into
+            blocks of this length and each block is applied in Hyperliquid's order: actions
+            that place no GTC or IOC order (ALO placements among them) first, then cancels,
+            then actions placing GTC/IOC orders (a modify counts as the order it places);
+            arrival order within each group. So a cancel reaching the taker's block wins.
     """
 
     queue_model: Literal["pro_rata", "behind_first", "ahead_first"] = "pro_rata"
@@ -96,6 +101,7 @@ class MatchingConfig(msgspec.Struct, frozen=True, kw_only=True):
     orders_kept: int = 10_000
     margin_check: bool = True
     first_oid: int = 1_000_000
+    block_ms: int = 0
 
 
 class FeeConfig(msgspec.Struct, frozen=True, kw_only=True):

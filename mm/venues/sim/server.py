@@ -198,6 +198,9 @@ class VenueServer:
         self._dms: dict[str, int] = {}
         self._dms_triggers: dict[str, tuple[int, int]] = {}
         self._outage_until_s = 0.0
+        self._block_queue: list[tuple[int, int, str, wire.Action, asyncio.Future[wire.ExchangeResponse]]] = []
+        self._block_seq = 0
+        self._blocks_held = False
         self._started_s = time.monotonic()
         self.stats: dict[str, int] = {"http_429": 0, "ws_dropped": 0, "outages": 0, "margin_cancels": 0,
                                       "random_rejections": 0, "market_events": 0}
@@ -229,6 +232,8 @@ class VenueServer:
         self.url = f"http://{self.cfg.host}:{self.port}"
         self._started_s = time.monotonic()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="venue-tick"))
+        if self.cfg.matching.block_ms > 0:
+            self._tasks.append(asyncio.create_task(self._block_loop(), name="venue-blocks"))
         if self.driver is not None:
             self._tasks.append(asyncio.create_task(self._drive(self.driver), name="venue-driver"))
         log.info("paper venue listening on %s", self.url)
@@ -341,9 +346,41 @@ class VenueServer:
         delay_ms = self.latency.sample_ms()
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000.0)
+        if self.cfg.matching.block_ms > 0:
+            fut: asyncio.Future[wire.ExchangeResponse] = asyncio.get_running_loop().create_future()
+            self._block_seq += 1
+            self._block_queue.append((_block_priority(req.action), self._block_seq, user, req.action, fut))
+            return await fut
         try:
             return self._apply_action(user, req.action)
         finally:
+            self._publish()
+
+    @property
+    def n_queued_actions(self) -> int:
+        """Actions waiting for the next block."""
+        return len(self._block_queue)
+
+    def hold_blocks(self, hold: bool) -> None:
+        """Stop (True) or resume (False) applying blocks; actions queue meanwhile (for tests and chaos)."""
+        self._blocks_held = hold
+
+    async def _block_loop(self) -> None:
+        period_s = self.cfg.matching.block_ms / 1000.0
+        while True:
+            await asyncio.sleep(period_s)
+            if self._blocks_held or not self._block_queue:
+                continue
+            batch = sorted(self._block_queue, key=lambda item: (item[0], item[1]))
+            self._block_queue.clear()
+            for _, _, user, action, fut in batch:
+                try:
+                    resp = self._apply_action(user, action)
+                except Exception as exc:
+                    log.exception("action failed in block")
+                    resp = wire.err(f"Internal error: {type(exc).__name__}")
+                if not fut.done():
+                    fut.set_result(resp)
             self._publish()
 
     def _suffix(self, msg: str, asset: int) -> str:
@@ -1104,6 +1141,22 @@ class VenueServer:
             "asks": [[_num(p), _num(rb.asks[p])] for p in sorted(rb.asks)[:limit]],
         }
         return web.Response(body=_encoder.encode(body), content_type="application/json")
+
+
+def _block_priority(action: wire.Action) -> int:
+    """0: places no GTC/IOC order (ALO, schedule cancel, leverage); 1: cancels; 2: places GTC/IOC."""
+    if isinstance(action, wire.CancelAction | wire.CancelByCloidAction):
+        return 1
+    if isinstance(action, wire.OrderAction):
+        orders = action.orders
+    elif isinstance(action, wire.BatchModifyAction):
+        orders = [m.order for m in action.modifies]
+    elif isinstance(action, wire.ModifyAction):
+        orders = [action.order]
+    else:
+        return 0
+    takes = any(o.t.limit is None or o.t.limit.tif != "Alo" for o in orders)
+    return 2 if takes else 0
 
 
 def _stream_key(stream: str) -> str:
