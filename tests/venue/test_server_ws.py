@@ -202,3 +202,27 @@ def test_l2book_with_significant_figures(venue: ThreadedVenue, n_sig: int) -> No
         assert sum(float(b["sz"]) for b in bids) == pytest.approx(3.0)
     finally:
         raw.close()
+
+
+def test_active_asset_ctx_follows_funding_updates(venue: ThreadedVenue) -> None:
+    from mm.schema import FundingUpdate, Venue
+
+    raw = Raw(ws_url(venue))
+    try:
+        raw.send({"method": "subscribe", "subscription": {"type": "activeAssetCtx", "coin": "BTC"}})
+        wait_for(lambda: raw.on("activeAssetCtx"), what="initial ctx")
+        first = raw.on("activeAssetCtx")[0]
+        assert ws_msg_to_identifier(first) == "activeAssetCtx:btc"
+        assert set(first["data"]["ctx"]) == {"funding", "openInterest", "prevDayPx", "dayNtlVlm", "premium",
+                                             "oraclePx", "markPx", "midPx", "impactPxs", "dayBaseVlm"}
+        assert first["data"]["ctx"]["midPx"] == "100000.5" and first["data"]["ctx"]["impactPxs"] == [
+            "100000.0", "100001.0"]
+        now = time.time_ns()
+        venue.apply(FundingUpdate(int(Venue.HYPERLIQUID), 0, now, now // 1_000_000, 0.0000125, 100000.5, 100001.0,
+                                  1234.5))
+        wait_for(lambda: any(f["data"]["ctx"]["funding"] == "0.0000125" for f in raw.on("activeAssetCtx")),
+                 what="funding push")
+        ctx = next(f["data"]["ctx"] for f in raw.on("activeAssetCtx") if f["data"]["ctx"]["funding"] == "0.0000125")
+        assert (ctx["markPx"], ctx["oraclePx"], ctx["openInterest"]) == ("100000.5", "100001.0", "1234.5")
+    finally:
+        raw.close()
