@@ -23,7 +23,10 @@ Rules (tested as hypothesis properties in tests/book):
   after bad input the book waits for a snapshot instead of drifting.
 - When a side is full, a new level worse than all others is dropped and a better one
   pushes the worst out; ``truncated`` counts both. Only levels beyond ``capacity`` are
-  affected.
+  affected. The default (1024 a side) holds a whole Binance REST snapshot (1000 levels):
+  beyond it a local book is only ever known from diffs anyway. Inserting or removing a level
+  shifts the levels better than it, so the cost grows with the book's depth (measured in
+  bench/bench_feed.py); a consumer that reads only the top can choose a smaller capacity.
 """
 
 from __future__ import annotations
@@ -289,7 +292,7 @@ class L2Book:
 
     __slots__ = ("_bridging", "_key", "_n", "_qty", "_truncated", "capacity", "seq", "synced")
 
-    def __init__(self, capacity: int = 8192) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity

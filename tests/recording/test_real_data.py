@@ -138,7 +138,7 @@ def test_binance_raw_frames_sync_and_match_book_ticker(fname: str, symbol: str) 
             assert (book.best_bid()[0], book.best_ask()[0]) == (ev.bid_px, ev.ask_px)
             matched += 1
     assert matched >= 50
-    assert not book.is_crossed() and book.n_bids > 1000
+    assert not book.is_crossed() and book.truncated > 0 and min(book.n_bids, book.n_asks) > 990  # deep diffs fill it
 
 
 @needs_data

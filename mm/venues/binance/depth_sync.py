@@ -90,7 +90,7 @@ class DepthSync:
         counters: BadInputCounters,
         max_buffer: int = 10_000,
         snapshot_levels: int = 1000,
-        book_capacity: int = 8192,
+        book_capacity: int = 1024,
     ) -> None:
         self.symbol_id = symbol_id
         self.counters = counters

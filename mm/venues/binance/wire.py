@@ -164,7 +164,7 @@ class BinanceParser:
         counters: BadInputCounters | None = None,
         max_buffer: int = 10_000,
         snapshot_levels: int = 1000,
-        book_capacity: int = 8192,
+        book_capacity: int = 1024,
     ) -> None:
         self.symbols = {s.upper(): i for s, i in symbols.items()}
         self.counters = counters if counters is not None else BadInputCounters("binance")
