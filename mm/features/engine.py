@@ -439,7 +439,7 @@ class FeatureEngine:
             t = self._event_time(ev.ts_ns, now_ns)
             was = self._stale
             if ev.stale:
-                self._advance(t)
+                self._advance(t - 1)
                 self._t_ns = t
                 if self._freeze_ns < 0:
                     self._freeze_ns = t
@@ -483,12 +483,13 @@ class FeatureEngine:
     def _begin_md(self, ts_ns: int, now_ns: int) -> int:
         """Clock handling common to accepted market data of our venue; returns event time."""
         t = self._event_time(ts_ns, now_ns)
+        # grid times before t, as far as the data goes (a silence shorter than max_gap_ms is
+        # a quiet market; the grid stops at its end or at a stale report)
+        self._advance(t - 1)
         if self._last_md_ns >= 0 and (
             self._in_outage or self._freeze_ns >= 0 or t - self._last_md_ns > self._max_gap_ns
         ):
             self._restart_after_outage(t)
-        else:
-            self._advance(t - 1)
         self._freeze_ns = -1
         self._stale = False
         self._t_ns = t
@@ -744,9 +745,14 @@ class FeatureEngine:
     # ================================================================== output
 
     def snapshot(self, now_ns: int, origin_ts_ns: int) -> StateSnapshot:
-        """Build the snapshot at now_ns (advances the grid to now_ns)."""
+        """Build the snapshot at now_ns.
+
+        Grid times strictly before now_ns are taken (as before an event at now_ns): an event
+        that arrives later with the same ts_ns still lands in the same interval, so the state
+        does not depend on when snapshots are taken.
+        """
         t = now_ns if now_ns > self._t_ns else self._t_ns
-        self._advance(t)
+        self._advance(t - 1)
         self._t_ns = t
         ofi_s, ofi_l = self._ofi.values(t)
         vwap_dir = self._vwap_direction(t)
