@@ -245,15 +245,18 @@ def book_equals(book: L2Book, state: tuple[dict[float, float], dict[float, float
     n_events=st.integers(5, 80),
     fault_rate=st.sampled_from([0.0, 0.05, 0.2]),
     fetch_prob=st.sampled_from([0.3, 1.0]),
+    top_levels=st.sampled_from([0, 0, 3]),
 )
-def test_depth_sync_never_yields_a_wrong_book(seed: int, n_events: int, fault_rate: float, fetch_prob: float) -> None:
+def test_depth_sync_never_yields_a_wrong_book(
+    seed: int, n_events: int, fault_rate: float, fetch_prob: float, top_levels: int
+) -> None:
     """Drops, duplicates, swaps and corrupted diffs, snapshots fetched late or stale: every
     emitted snapshot and delta, applied to a consumer book, gives exactly the venue's book at
     that update id, and the sync's own book agrees."""
     rng = random.Random(seed)
     market = TrueMarket(rng)
     counters = BadInputCounters("t")
-    ds = DepthSync(0, counters, max_buffer=50)
+    ds = DepthSync(0, counters, max_buffer=50, top_levels=top_levels)
     consumer = L2Book()
     ts = 0
     pending: list[tuple[int, int, int, list[tuple[float, float]], list[tuple[float, float]]]] = []
@@ -272,6 +275,14 @@ def test_depth_sync_never_yields_a_wrong_book(seed: int, n_events: int, fault_ra
 
     def check(events: list[Any]) -> None:
         for e in events:
+            if top_levels:
+                # top mode: each snapshot is the venue book's best levels at its update id
+                assert isinstance(e, BookSnapshot)
+                bids, asks = market.states[e.seq]
+                bp = sorted(bids, reverse=True)[:top_levels]
+                ap = sorted(asks)[:top_levels]
+                assert (e.bid_px, e.bid_qty, e.ask_px, e.ask_qty) == (bp, [bids[p] for p in bp], ap, [asks[p] for p in ap])
+                continue
             st_ = consumer.apply(e)
             assert st_ == BookStatus.OK, (st_, e)
             assert book_equals(consumer, market.states[e.seq]), f"wrong book at {e.seq}"

@@ -306,7 +306,7 @@ def test_binance_feed_syncs_depth_with_a_loopback_rest_snapshot_and_resyncs_afte
             feed = BinanceFeed(
                 f"ws://127.0.0.1:{port}/binance/stream", f"http://127.0.0.1:{rest_port}/binance",
                 binance_symbol_ids({"BTC": 0, "ETH": 1}, {"BTC": "BTCUSDT"}), events.append,
-                backoff=Backoff(**FAST_BACKOFF), snapshot_min_interval_ms=0,
+                backoff=Backoff(**FAST_BACKOFF), snapshot_min_interval_ms=0, top_levels=0,
             )
             task = asyncio.create_task(feed.run())
             await wait_until(lambda: sum(isinstance(e, BookSnapshot) for e in events) >= 2
@@ -370,11 +370,20 @@ def test_binance_feed_retries_a_failed_snapshot_with_an_injected_fetcher() -> No
             task = asyncio.create_task(feed.run())
             await wait_until(lambda: any(isinstance(e, BookSnapshot) for e in events), "synced")
             gate.set()
-            await wait_until(lambda: sum(isinstance(e, BookDelta) for e in events) >= 30, "all diffs")
+            ds = feed.parser.depth["BTCUSDT"]
+            await wait_until(lambda: ds.last_update_id == start_u + 90, "all diffs")
             feed.stop()
             await task
         assert calls == ["BTCUSDT", "BTCUSDT"]
         assert feed.stats.snapshot_failures == 1 and feed.stats.snapshots_fetched == 1
         assert all(e.symbol_id == 3 for e in events)
+        # default output: top-20 snapshots of the synced book, only when the top changes
+        snaps = [e for e in events if isinstance(e, BookSnapshot)]
+        assert not any(isinstance(e, BookDelta) for e in events)
+        assert all(len(s.bid_px) <= 20 and len(s.ask_px) <= 20 for s in snaps)
+        assert all(a.seq < b.seq for a, b in itertools.pairwise(snaps))
+        bp, bq, ap, aq = ds.book.top(20)
+        last = snaps[-1]
+        assert last.bid_px == bp[: len(last.bid_px)].tolist() and last.ask_qty == aq[: len(last.ask_qty)].tolist()
 
     run_async(main)

@@ -22,9 +22,13 @@ States::
    out of order and is dropped without a resync.
 6. Sizes are absolute; 0 removes a level, and removing an absent level is normal.
 
-Emitted events: one :class:`~mm.schema.BookSnapshot` (seq = lastUpdateId) when the bridge is
-found, then one :class:`~mm.schema.BookDelta` per applied diff (seq/first_seq/prev_seq =
-u/U/pu, remote_ts_ms = ``T``). Diffs that were buffered before the snapshot arrived are
+Emitted events (``top_levels == 0``, full fidelity): one :class:`~mm.schema.BookSnapshot`
+(seq = lastUpdateId, up to ``snapshot_levels`` a side) when the bridge is found, then one
+:class:`~mm.schema.BookDelta` per applied diff (seq/first_seq/prev_seq = u/U/pu,
+remote_ts_ms = ``T``). With ``top_levels = k > 0`` it emits instead a BookSnapshot of the
+local book's best k levels a side (seq = u of the diff just applied) whenever those change:
+bounded messages for a ring with small slots (a 1000-level snapshot encodes to ~36 KB, and a
+100 ms diff carries ~70 levels on average, over 1000 at the 99th percentile). Diffs that were buffered before the snapshot arrived are
 emitted with ``ts_ns = max(their receive time, the snapshot's)``, so the emitted stream's
 local times never run backwards. A refused diff or snapshot never reaches the output: the
 emitted stream always rebuilds the local book exactly.
@@ -91,10 +95,13 @@ class DepthSync:
         max_buffer: int = 10_000,
         snapshot_levels: int = 1000,
         book_capacity: int = 1024,
+        top_levels: int = 0,
     ) -> None:
         self.symbol_id = symbol_id
         self.counters = counters
         self.snapshot_levels = snapshot_levels
+        self.top_levels = top_levels
+        self._last_top: tuple[list[float], ...] | None = None
         self.book = L2Book(book_capacity)
         self.state = SyncState.SYNCING
         self._buffer: deque[_Diff] = deque()
@@ -199,8 +206,10 @@ class DepthSync:
             self._last_u = lid
             self.state = SyncState.LIVE
             self.snapshots += 1
-            out.append(snap)
             self._snap = None
+            self._last_top = None
+            if not self.top_levels:
+                out.append(snap)
             self._apply(d, floor_ts_ns, out)
             return
         # LIVE
@@ -230,9 +239,24 @@ class DepthSync:
         self.book.seq = d.last_id
         self.deltas += 1
         ts = d.ts_ns if d.ts_ns >= floor_ts_ns else floor_ts_ns
+        if self.top_levels:
+            self._emit_top(d, ts, out)
+            return
         out.append(
             BookDelta(
                 _VENUE, self.symbol_id, ts, d.remote_ms, d.last_id, d.first_id, d.prev_id,
                 bid_px, bid_qty, ask_px, ask_qty,
             )
         )
+
+    def _emit_top(self, d: _Diff, ts_ns: int, out: list[MarketEvent]) -> None:
+        """Top-levels mode: a BookSnapshot of the best ``top_levels`` a side when they changed."""
+        k = self.top_levels
+        bp, bq, ap, aq = self.book.top(k)
+        nb_ = min(k, self.book.n_bids)
+        na_ = min(k, self.book.n_asks)
+        top = (bp[:nb_].tolist(), bq[:nb_].tolist(), ap[:na_].tolist(), aq[:na_].tolist())
+        if top == self._last_top:
+            return
+        self._last_top = top
+        out.append(BookSnapshot(_VENUE, self.symbol_id, ts_ns, d.remote_ms, d.last_id, *top))

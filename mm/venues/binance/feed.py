@@ -12,6 +12,11 @@ or a snapshot that was too old, at most once per ``snapshot_min_interval_ms`` pe
 for has gone. ``fetch_snapshot(symbol) -> body`` may be injected; the default GETs
 ``<rest_url>/fapi/v1/depth?symbol=<SYMBOL>&limit=<snapshot_limit>`` with aiohttp.
 
+Depth output: by default (``top_levels=20``) the feed emits a BookSnapshot of the synced
+local book's best 20 levels a side whenever they change (about 740 bytes encoded: it fits a
+1 KiB ring slot); ``top_levels=0`` emits the REST snapshot and every raw diff as
+BookSnapshot + BookDelta instead (full fidelity, messages up to tens of KB).
+
 Reconnects use the jittered backoff of :mod:`mm.venues.feed_health`; the websocket library's
 pings (Binance answers them, and pings the client itself) detect a dead link, as does
 ``dead_after_ms`` of silence. Stale detection as in the Hyperliquid feed.
@@ -66,6 +71,7 @@ class BinanceFeed:
         fetch_snapshot: SnapshotFetcher | None = None,
         snapshot_limit: int = 1000,
         snapshot_levels: int = 1000,
+        top_levels: int = 20,
         snapshot_min_interval_ms: int = 1_000,
         snapshot_timeout_s: float = 10.0,
         dead_after_ms: int = 30_000,
@@ -85,7 +91,8 @@ class BinanceFeed:
         self.on_event = on_event
         self.clock_ns = clock_ns
         self.counters = BadInputCounters("binance")
-        self.parser = BinanceParser(self.symbols, self.counters, snapshot_levels=snapshot_levels)
+        self.parser = BinanceParser(self.symbols, self.counters, snapshot_levels=snapshot_levels,
+                                    top_levels=top_levels)
         self.stale = StaleDetector(Venue.BINANCE, self.symbols.values(), stale_after_ms * NS_PER_MS)
         self.keepalive = Keepalive(dead_after_ms * NS_PER_MS, dead_after_ms * NS_PER_MS)
         self.backoff = backoff if backoff is not None else Backoff(rng=random.Random())

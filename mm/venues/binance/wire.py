@@ -165,11 +165,12 @@ class BinanceParser:
         max_buffer: int = 10_000,
         snapshot_levels: int = 1000,
         book_capacity: int = 1024,
+        top_levels: int = 0,
     ) -> None:
         self.symbols = {s.upper(): i for s, i in symbols.items()}
         self.counters = counters if counters is not None else BadInputCounters("binance")
         self.depth = {
-            s: DepthSync(i, self.counters, max_buffer, snapshot_levels, book_capacity)
+            s: DepthSync(i, self.counters, max_buffer, snapshot_levels, book_capacity, top_levels)
             for s, i in self.symbols.items()
         }
         self._dec = msgspec.json.Decoder(StreamFrame, strict=False)
