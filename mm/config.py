@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Meta
 
 from mm.graduation.exposure import ExposureConfig
+from mm.venues.sim.config import VenueConfig
 
 PROCESS_NAMES: tuple[str, ...] = ("feed", "feature", "alpha", "execution", "risk")
 """The trading workers, in pipeline order. The sim venue (paper mode) is supervised too."""
@@ -173,6 +174,26 @@ class VenuesConfig(_Section, frozen=True):
     )
 
 
+class PaperConfig(_Section, frozen=True):
+    """``[paper]`` what drives the sim venue's market in paper mode.
+
+    driver: "replay" (a recorded Hyperliquid CSV directory, real data by default; falls back
+        to the generator, with a warning, when the directory is absent) or "generator" (the
+        seeded synthetic market with labelled cascades and a leading Binance reference).
+    replay_dir: recorder directory (orderbooks_/trades_/prices_<COIN>.csv), relative to the
+        repository unless absolute.
+    replay_speed: replay speed multiplier (1 = real time).
+    replay_loop: start the replay over at its end.
+    generator_seed: seed of the generator driver.
+    """
+
+    driver: Literal["replay", "generator"] = "replay"
+    replay_dir: str = "../shared/data/real/hyperliquid-2025-09-04"
+    replay_speed: PosFloat = 1.0
+    replay_loop: bool = True
+    generator_seed: NonNegInt = 7
+
+
 class Config(_Section, frozen=True):
     """The whole configuration; each field is one ``[section]``."""
 
@@ -183,6 +204,8 @@ class Config(_Section, frozen=True):
     feed: FeedConfig = msgspec.field(default_factory=FeedConfig)
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
     exposure: ExposureConfig = msgspec.field(default_factory=ExposureConfig)
+    paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
+    venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
 
     def __post_init__(self) -> None:
         if self.run.mode == "live" and self.venues.hl_http_url.startswith("http://127."):
@@ -190,6 +213,11 @@ class Config(_Section, frozen=True):
         missing = [s for s in self.run.symbols if s not in self.venues.binance_symbols]
         if missing:
             raise ValueError(f"venues.binance_symbols has no entry for {missing}")
+        if self.run.mode == "paper" and self.feed.source == "venue":
+            listed = [c.name for c in self.venue.coins]
+            absent = [s for s in self.run.symbols if s not in listed]
+            if absent:
+                raise ValueError(f"venue.coins must list every run.symbols coin in paper mode; missing {absent}")
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def mmctl(run_dir: str, *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
@@ -38,6 +45,7 @@ class Group:
         self.log_path = tmp / "supervisor.log"
         base = (REPO / "configs" / "paper.toml").read_text()
         base = base.replace('state_dir = "var/paper"', f'state_dir = "{tmp / "state"}"')
+        base = base.replace("18080", str(free_port()))  # never collide with a running `make up`
         self.config = tmp / "paper.toml"
         self.config.write_text(base + "\n" + overrides)
         self.proc: subprocess.Popen[bytes] | None = None

@@ -45,6 +45,9 @@ def test_group_lifecycle(group_factory):
     assert {p["name"] for p in st["processes"]} >= set(WORKERS)
     assert shm_entries(run_id), "the run's segments exist while it runs"
 
+    # The sim venue serves the market; the feed's real Hyperliquid parser puts it on md.
+    assert _proc(st, "venue")["alive"]
+
     # Messages flow end to end: risk sees execution's cycles, whose origin is a feed event.
     st = _wait(lambda s: _proc(s, "risk")["msgs_in"] > 10 and _proc(s, "execution")["msgs_out"] > 5,
                30, "messages to reach risk", g)
