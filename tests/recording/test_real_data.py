@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from mm.book import BookStatus, L2Book
-from mm.importers import DATA_DIR_ENV, data_dir
+from mm.importers import DATA_DIR_ENV, data_dir, import_to_recording
 from mm.importers.hl_csv import import_hl_csv, seconds_text_to_ns
 from mm.importers.raw_frames import import_binance_raw, import_hl_raw, raw_records
 from mm.recording import RecordingReader, RecordingWriter
@@ -156,3 +156,16 @@ def test_imported_streams_round_trip_through_recordings(tmp_path: Path) -> None:
         assert len(back) == len(recs)
         assert all(enc.encode(a) == enc.encode(b) for a, b in zip(back, recs, strict=True))
         assert reader.stats.truncated_tails == 0 and reader.stats.corrupt_chunks == 0
+
+
+@needs_data
+def test_import_to_recording_tells_datasets_apart(tmp_path: Path) -> None:
+    ids = {"BTC": 0, "ETH": 1, "WLFI": 2}
+    s1 = import_to_recording(DATA / "hyperliquid-2025-09-03", tmp_path, ids)
+    s2 = import_to_recording(DATA / "hyperliquid-raw-2025-01-26" / "btcusd_20250126.gz", tmp_path, ids, keep_raw=True)
+    s3 = import_to_recording(DATA / "binance-usdm-2024-08-08" / "ethusdt_20240808.gz", tmp_path, ids)
+    assert (s1["kind"], s2["kind"], s3["kind"]) == ("hyperliquid_csv", "hyperliquid_raw", "binance_raw")
+    assert s2["records"] == 79 + 55  # events + raw frames
+    back = list(RecordingReader(tmp_path, include_raw=True))
+    assert len(back) == s1["records"] + s2["records"] + s3["records"]
+    assert {r.symbol_id for r in back if isinstance(r, RefPrice)} == {1}

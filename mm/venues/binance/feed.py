@@ -79,7 +79,7 @@ class BinanceFeed:
         stable_after_ms: int = 10_000,
         tick_ms: int = 100,
         open_timeout_s: float = 10.0,
-        on_raw: Callable[[int, bytes | str], None] | None = None,
+        on_raw: Callable[[int, bytes], None] | None = None,
         proxy: str | None = None,
     ) -> None:
         if not symbols:
@@ -201,7 +201,7 @@ class BinanceFeed:
                 stats.frames += 1
                 stats.bytes_rx += len(frame)
                 if self.on_raw is not None:
-                    self.on_raw(now, frame)
+                    self.on_raw(now, frame.encode() if isinstance(frame, str) else frame)
                 for ev in parse(frame, now):
                     back = stale.on_message(ev.symbol_id, now)
                     if back is not None:
