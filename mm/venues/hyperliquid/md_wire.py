@@ -30,12 +30,19 @@ Refusals (counted per :class:`~mm.venues.feed_health.BadInput` kind, frame or it
 malformed JSON, unknown channel, wrong shape, unknown coin, NaN/inf/<=0 price, NaN/inf/<=0
 size (a snapshot or BBO level must have size), unsorted or crossed book, a book or BBO whose
 block time is not newer than the last one applied for the coin (duplicate or out of order),
-a trade id seen before, and backfill: a trade whose time is more than ``backfill_ms`` before
-the newest venue time known for the coin (on any channel, including the newest trade in the
-same frame). Hyperliquid sends recent trades again after every subscription; the recordings
-in /work/shared/data show 30 trades per coin, up to minutes old, after each (re)connect.
-:meth:`HyperliquidMdParser.new_session` is called on every (re)connection: it forgets the
-last block times (a new connection's first snapshot is the truth) but keeps the trade ids.
+and a trade id seen before.
+
+Trade backfill. Hyperliquid sends recent trades again after every subscription (the
+recordings in /work/shared/data show 30 trades per coin, up to minutes old, after each
+(re)connect), with nothing marking them. A session (one connection; :meth:`new_session` on
+every reconnect, which forgets block times but keeps trade ids) therefore holds a coin's
+trades frames until the coin's first book or bbo of the session, whose block time is the
+anchor: trades older than it predate the subscription and are dropped as TRADE_BACKFILL.
+After that, a trade more than ``backfill_ms`` older than the newest venue time known for the
+coin (any channel, including the newest trade of the same frame) is backfill too. Held
+trades are released at the anchor, stamped with its receive time (so local times never run
+backwards), or, if no book or bbo arrives within ``hold_ms``, by the time rule alone
+(:meth:`release_expired`; ``parse`` calls it, a feed's timer may too).
 """
 
 from __future__ import annotations
