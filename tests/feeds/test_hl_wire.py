@@ -165,6 +165,15 @@ def test_book_and_bbo_times_must_advance_per_coin() -> None:
     assert p.counters.as_dict(nonzero_only=True) == {"SEQ_DUPLICATE": 1, "SEQ_OUT_OF_ORDER": 1}
     p.new_session()  # a new connection's first snapshot is the truth
     assert len(p.parse(enc(book_frame(t=90)), 6)) == 1
+    # the same block time with different content is a newer update (kept); repeated, a duplicate
+    changed = book_frame(t=90, bids=[["113377.0", "1.0", 1]])
+    assert len(p.parse(enc(changed), 7)) == 1
+    assert p.parse(enc(changed), 8) == []
+    bbo = {"channel": "bbo", "data": {"coin": "BTC", "time": 5, "bbo": [{"px": "1", "sz": "1", "n": 1}, None]}}
+    assert len(p.parse(enc(bbo), 9)) == 1 and p.parse(enc(bbo), 10) == []
+    bbo["data"]["bbo"][0]["sz"] = "2"
+    assert len(p.parse(enc(bbo), 11)) == 1
+    assert p.counters.as_dict(nonzero_only=True) == {"SEQ_DUPLICATE": 3, "SEQ_OUT_OF_ORDER": 1}
 
 
 def test_trade_dedup_and_backfill_across_sessions() -> None:

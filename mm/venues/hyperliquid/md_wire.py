@@ -28,9 +28,10 @@ Normalization:
 
 Refusals (counted per :class:`~mm.venues.feed_health.BadInput` kind, frame or item dropped):
 malformed JSON, unknown channel, wrong shape, unknown coin, NaN/inf/<=0 price, NaN/inf/<=0
-size (a snapshot or BBO level must have size), unsorted or crossed book, a book or BBO whose
-block time is not newer than the last one applied for the coin (duplicate or out of order),
-and a trade id seen before.
+size (a snapshot or BBO level must have size), unsorted or crossed book, a book or BBO older
+than the last one applied for the coin (out of order) or repeating it exactly at the same
+block time (duplicate; a changed one at the same time is a newer update and is kept: the
+paper venue may publish twice in one millisecond), and a trade id seen before.
 
 Trade backfill. Hyperliquid sends recent trades again after every subscription (the
 recordings in /work/shared/data show 30 trades per coin, up to minutes old, after each
@@ -165,11 +166,16 @@ MD_SUBSCRIPTIONS = ("l2Book", "trades", "bbo", "activeAssetCtx")
 
 
 class _CoinState:
-    __slots__ = ("anchor_ms", "held", "last_bbo_ms", "last_book_ms", "tid_order", "tids", "venue_now_ms")
+    __slots__ = (
+        "anchor_ms", "held", "last_bbo", "last_bbo_ms", "last_book", "last_book_ms", "tid_order", "tids",
+        "venue_now_ms",
+    )
 
     def __init__(self, dedup_window: int) -> None:
         self.last_book_ms = -1
         self.last_bbo_ms = -1
+        self.last_book: BookSnapshot | None = None
+        self.last_bbo: Bbo | None = None
         self.venue_now_ms = 0
         self.anchor_ms = -1  # venue time of the session's first book or bbo; -1 not yet, 0 none
         self.held: list[tuple[list[WsTrade], int]] = []
@@ -238,6 +244,8 @@ class HyperliquidMdParser:
         for st in self._state.values():
             st.last_book_ms = -1
             st.last_bbo_ms = -1
+            st.last_book = None
+            st.last_bbo = None
             st.venue_now_ms = 0
             st.anchor_ms = -1
         return out
@@ -309,9 +317,8 @@ class HyperliquidMdParser:
             return []
         sym, st = found
         t = d.time
-        if t <= st.last_book_ms:
-            kind = BadInput.SEQ_DUPLICATE if t == st.last_book_ms else BadInput.SEQ_OUT_OF_ORDER
-            self.counters.count(kind, ts_ns, f"l2Book {d.coin} time {t} <= {st.last_book_ms}")
+        if t < st.last_book_ms:
+            self.counters.count(BadInput.SEQ_OUT_OF_ORDER, ts_ns, f"l2Book {d.coin} time {t} < {st.last_book_ms}")
             return []
         bids = _side_levels(d.levels[0], True)
         if isinstance(bids, BadInput):
@@ -326,10 +333,17 @@ class HyperliquidMdParser:
         if bid_px and ask_px and bid_px[0] >= ask_px[0]:
             self.counters.count(BadInput.CROSSED_BOOK, ts_ns, f"l2Book {d.coin} {bid_px[0]} >= {ask_px[0]}")
             return []
+        last = st.last_book
+        if (t == st.last_book_ms and last is not None and last.bid_px == bid_px and last.ask_px == ask_px
+                and last.bid_qty == bid_qty and last.ask_qty == ask_qty):
+            self.counters.count(BadInput.SEQ_DUPLICATE, ts_ns, f"l2Book {d.coin} time {t} repeated")
+            return []
         st.last_book_ms = t
         if t > st.venue_now_ms:
             st.venue_now_ms = t
-        out: list[MarketEvent] = [BookSnapshot(_VENUE, sym, ts_ns, t, t, bid_px, bid_qty, ask_px, ask_qty)]
+        snap = BookSnapshot(_VENUE, sym, ts_ns, t, t, bid_px, bid_qty, ask_px, ask_qty)
+        st.last_book = snap
+        out: list[MarketEvent] = [snap]
         if st.anchor_ms < 0:
             self._anchor(sym, st, t, ts_ns, out)
         return out
@@ -340,9 +354,8 @@ class HyperliquidMdParser:
             return []
         sym, st = found
         t = d.time
-        if t <= st.last_bbo_ms:
-            kind = BadInput.SEQ_DUPLICATE if t == st.last_bbo_ms else BadInput.SEQ_OUT_OF_ORDER
-            self.counters.count(kind, ts_ns, f"bbo {d.coin} time {t} <= {st.last_bbo_ms}")
+        if t < st.last_bbo_ms:
+            self.counters.count(BadInput.SEQ_OUT_OF_ORDER, ts_ns, f"bbo {d.coin} time {t} < {st.last_bbo_ms}")
             return []
         bid, ask = d.bbo
         bp = bq = ap = aq = 0.0
@@ -362,10 +375,16 @@ class HyperliquidMdParser:
         if bid is not None and ask is not None and bp >= ap:
             self.counters.count(BadInput.CROSSED_BOOK, ts_ns, f"bbo {d.coin} {bp} >= {ap}")
             return []
+        lb = st.last_bbo
+        if t == st.last_bbo_ms and lb is not None and (lb.bid_px, lb.bid_qty, lb.ask_px, lb.ask_qty) == (bp, bq, ap, aq):
+            self.counters.count(BadInput.SEQ_DUPLICATE, ts_ns, f"bbo {d.coin} time {t} repeated")
+            return []
         st.last_bbo_ms = t
         if t > st.venue_now_ms:
             st.venue_now_ms = t
-        out: list[MarketEvent] = [Bbo(_VENUE, sym, ts_ns, t, t, bp, bq, ap, aq)]
+        bbo = Bbo(_VENUE, sym, ts_ns, t, t, bp, bq, ap, aq)
+        st.last_bbo = bbo
+        out: list[MarketEvent] = [bbo]
         if st.anchor_ms < 0:
             self._anchor(sym, st, t, ts_ns, out)
         return out
