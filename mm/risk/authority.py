@@ -1,24 +1,96 @@
 """Risk's authority: what execution may do, published as ControlState.
 
 Risk is independent of execution and the single authority on how much the system may
-trade. This module holds its position book (from our fills), the exposure controller,
-and the operator commands forwarded by the supervisor. It answers every command with an
-acknowledgement code that the supervisor reports back to mmctl. Pure logic.
+trade. This module gathers everything risk knows and turns it into one decision per
+control cycle:
+
+- its own position and PnL from our fills (PositionBook), marked at the mid, reconciled
+  with the venue's positions (the venue is the truth; differences are reported, adopted,
+  and hold the configured safety level while they last);
+- limits: drawdown from the equity peak in % of capital, per-symbol notional caps,
+  position-at-risk against its budget (mm.risk.limits);
+- the SafetyEscalator (mm.risk.escalation), fed those numbers, the validator's degraded
+  model count, exchange health, the cascade regime and stale market data;
+- the continuous validator's scorecards (mm.validation.scorecard), the markouts of fills,
+  the sim-to-real tracker and fill calibrator (mm.shadow.tracker);
+- TradingConfidence and the graduation rules over the ExposureController
+  (mm.graduation.confidence / exposure): demotion instant, promotion on evidence;
+- operator commands forwarded by the supervisor (promote, demote, clear-kill, reinstate),
+  each answered with an acknowledgement code.
+
+ControlState = safety effects x exposure: size = safety size multiplier x the held level's
+size (placed in its band by the overall confidence); spread = the safety level's; sides and
+reduce-only from the safety level (Orange: only the side that reduces inventory; Red and
+Kill: none, reduce-only). Entering Kill queues a :class:`KillDecision` for the process to
+act on (trip the kill switch, persist, postmortem) and starts the independent cancel watch.
+
+Pure logic: every method that needs time takes ``now_ns`` (monotonic); wall-clock times for
+the audit trail are passed in or derived from the last known offset.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 
-from mm.graduation.exposure import ExposureConfig, ExposureController, LevelChange
+import msgspec
+
+from mm.graduation.confidence import (
+    DemotionSignals,
+    GraduationController,
+    GraduationStep,
+    PromotionEvidence,
+    TradingConfidence,
+    safety_confidence,
+)
+from mm.graduation.exposure import ExposureConfig, ExposureController, LevelChange, encode_history
+from mm.risk.config import EscalationConfig, PromotionConfig, RiskConfig, ShadowConfig, ValidationConfig
+from mm.risk.escalation import (
+    ExchangeHealth,
+    ExchangeHealthMonitor,
+    KillAction,
+    KillCancelWatch,
+    QuoteSides,
+    SafetyEscalator,
+    SafetyInputs,
+    SafetyTransition,
+    encode_safety_history,
+)
+from mm.risk.limits import (
+    DrawdownTracker,
+    ReconcileReport,
+    RiskLimits,
+    VenuePosition,
+    adopt_venue_positions,
+    reconcile,
+    sigma_bps_per_sqrt_s,
+)
 from mm.risk.position import PositionBook
 from mm.schema import (
+    SIDES_ASK,
+    SIDES_BID,
     SIDES_BOTH,
+    SIDES_NONE,
     ControlState,
     ExposureLevel,
     Fill,
     OperatorCommand,
+    Regime,
     SafetyLevel,
+    StateSnapshot,
+)
+from mm.shadow.tracker import (
+    FillCalibrator,
+    FillProbabilityValidator,
+    SimToRealTracker,
+    execution_confidence,
+)
+from mm.validation.scorecard import (
+    ContinuousValidator,
+    MarkoutBook,
+    ModelObservation,
+    PendingFill,
+    ResolvedFill,
 )
 
 
@@ -31,29 +103,368 @@ class Ack(enum.IntEnum):
 
 
 NO_EVIDENCE = "no promotion evidence: the trading-confidence criteria have not been met"
+MAX_REASON_CHARS = 240  # ControlState.reason is truncated to keep the message small
+
+
+class KillDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """Risk entered Kill. The process trips the kill switch (unless ``already_tripped``),
+    persists its state, writes a postmortem, and runs the independent cancel path."""
+
+    ts_ns: int
+    wall_ns: int
+    reason: str
+    already_tripped: bool = False
 
 
 class RiskAuthority:
-    def __init__(self, exposure_cfg: ExposureConfig, history: list[LevelChange] | None = None) -> None:
+    def __init__(
+        self,
+        exposure_cfg: ExposureConfig,
+        history: list[LevelChange] | None = None,
+        *,
+        risk: RiskConfig | None = None,
+        escalation: EscalationConfig | None = None,
+        promotion: PromotionConfig | None = None,
+        validation: ValidationConfig | None = None,
+        shadow: ShadowConfig | None = None,
+        symbols: list[str] | None = None,
+        safety_history: list[SafetyTransition] | None = None,
+        start_ns: int = 0,
+    ) -> None:
+        self.risk_cfg = risk or RiskConfig()
+        self.esc_cfg = escalation or EscalationConfig()
+        self.promo_cfg = promotion or PromotionConfig()
+        self.val_cfg = validation or ValidationConfig()
+        self.shadow_cfg = shadow or ShadowConfig()
+        self.symbols = list(symbols or [])
+
         self.positions = PositionBook()
+        self.limits = RiskLimits(self.risk_cfg, self.symbols)
+        self.drawdown = DrawdownTracker(self.risk_cfg.capital_usd, self.risk_cfg.peak_window_s)
+        self.escalator = SafetyEscalator(self.esc_cfg, safety_history, start_ns)
+        self.health = ExchangeHealthMonitor(self.esc_cfg)
+        self.kill_watch = KillCancelWatch(self.esc_cfg)
+
         self.exposure = ExposureController(exposure_cfg, history)
-        self.safety = SafetyLevel.GREEN
+        self.confidence = TradingConfidence(self.promo_cfg)
+        self.graduation = GraduationController(self.promo_cfg, self.exposure, start_ns)
+
+        self.validator = ContinuousValidator(self.val_cfg)
+        self.markouts = MarkoutBook(self.risk_cfg.markout_horizon_s, self.risk_cfg.max_pending_markouts)
+        self.sim_to_real = SimToRealTracker(self.shadow_cfg)
+        self.fill_calibrator = FillCalibrator(self.shadow_cfg)
+        self.pfill = FillProbabilityValidator(self.shadow_cfg)
+
         self.seq = 0
         self.last_reason = "start"
         self.evidence_ok = False
         self.evidence_why = NO_EVIDENCE
+        self.last_step: GraduationStep | None = None
+        self.last_update_ns = start_ns
+        self._wall_offset_ns = 0
+        self._stale_since_ns: dict[int, int] = {}
+        self._cascade: set[int] = set()
+        self.reconcile_mismatch = False
+        self.last_reconcile: ReconcileReport | None = None
+        self.reconcile_mismatches = 0
+        self.shadow_fills = 0
+        self.rejected_shadow_fills = 0
+        self._kill_decisions: list[KillDecision] = []
+        self._dirty: set[str] = set()
+        if self.escalator.level == SafetyLevel.KILL:
+            # restored in Kill: stay stopped; the process re-asserts the kill switch
+            self._kill(f"restored in Kill: {self.escalator.reason}", start_ns, 0, already_tripped=False)
 
-    def on_fill(self, fill: Fill) -> bool:
-        return self.positions.apply_fill(fill.symbol_id, fill.side, fill.px, fill.qty, fill.fee)
+    # ------------------------------------------------------------------ inputs
 
-    def on_mark(self, symbol_id: int, mid_px: float) -> None:
+    @property
+    def safety(self) -> SafetyLevel:
+        return self.escalator.level
+
+    def on_fill(
+        self,
+        fill: Fill,
+        *,
+        shadow: bool = False,
+        predicted_edge_bps: float | None = None,
+        paper_edge_bps: float | None = None,
+    ) -> bool:
+        """One of our fills (``shadow``: a paper fill of the shadow engine, which changes no
+        position but counts as evidence in Shadow). ``predicted_edge_bps``: the quoting
+        model's expected edge of this fill (feeds its scorecard); ``paper_edge_bps``: what the
+        paper fill model gave the same quote (feeds the sim-to-real gap)."""
+        if shadow:
+            if fill.side not in (1, -1) or not (fill.px > 0.0 and fill.qty > 0.0) or not math.isfinite(
+                fill.px * fill.qty + fill.fee
+            ):
+                self.rejected_shadow_fills += 1
+                return False
+            self.shadow_fills += 1
+        elif not self.positions.apply_fill(fill.symbol_id, fill.side, fill.px, fill.qty, fill.fee):
+            return False
+        epoch = self.graduation.on_fill(shadow)
+        notional = fill.px * fill.qty
+        self.markouts.add(PendingFill(
+            symbol_id=fill.symbol_id, ts_ns=fill.ts_ns, side=fill.side, px=fill.px,
+            fee_bps=fill.fee / notional * 1e4, level=int(self.exposure.level),
+            epoch=-1 if epoch is None else epoch, counts=epoch is not None, shadow=shadow,
+            predicted_edge_bps=predicted_edge_bps, paper_edge_bps=paper_edge_bps,
+        ))
+        self.validator.note_fills(1, fill.ts_ns)
+        return True
+
+    def on_mark(self, symbol_id: int, mid_px: float, now_ns: int | None = None) -> None:
+        """The mid of a symbol. With ``now_ns``, fills whose markout horizon has passed resolve."""
         self.positions.mark(symbol_id, mid_px)
+        if now_ns is not None:
+            for r in self.markouts.on_mark(symbol_id, mid_px, now_ns):
+                self._on_markout(r, now_ns)
+
+    def on_snapshot(self, snap: StateSnapshot, now_ns: int, sigma_sample_ms: float = 100.0) -> None:
+        """A feature snapshot: mark, volatility (``sigma_ewma`` on a ``sigma_sample_ms`` grid)
+        and the cascade regime."""
+        self.on_mark(snap.symbol_id, snap.mid_px, now_ns)
+        sig = sigma_bps_per_sqrt_s(snap.sigma_ewma, sigma_sample_ms)
+        if math.isfinite(sig) and sig > 0.0:
+            self.limits.set_sigma(snap.symbol_id, sig)
+        if snap.regime == Regime.CASCADE:
+            self._cascade.add(snap.symbol_id)
+        else:
+            self._cascade.discard(snap.symbol_id)
+
+    def on_sigma(self, symbol_id: int, sigma_bps_per_s: float) -> None:
+        """A symbol's volatility in bps per sqrt(s), for the position-at-risk."""
+        self.limits.set_sigma(symbol_id, sigma_bps_per_s)
+
+    def on_cascade(self, symbol_id: int, active: bool) -> None:
+        if active:
+            self._cascade.add(symbol_id)
+        else:
+            self._cascade.discard(symbol_id)
+
+    def on_feed_stale(self, symbol_id: int, stale: bool, silent_ns: int, now_ns: int) -> None:
+        """FeedStale: the symbol's market data has been silent ``silent_ns`` (or recovered)."""
+        if stale:
+            since = now_ns - max(silent_ns, 0)
+            self._stale_since_ns[symbol_id] = min(self._stale_since_ns.get(symbol_id, since), since)
+        else:
+            self._stale_since_ns.pop(symbol_id, None)
+
+    def on_exchange_event(self, kind: str, now_ns: int) -> None:
+        """A reconnect, 429, reject or order timeout seen by execution or the feed."""
+        self.health.on_event(kind, now_ns)
+
+    def on_connection(self, connected: bool, now_ns: int) -> None:
+        self.health.set_connected(connected, now_ns)
+
+    def on_model_observation(self, obs: ModelObservation) -> bool:
+        return self.validator.observe(obs)
+
+    def on_shadow_pair(self, paper_edge_bps: float, live_edge_bps: float, now_ns: int) -> bool:
+        return self.sim_to_real.observe(paper_edge_bps, live_edge_bps, now_ns)
+
+    def on_quote_outcome(
+        self, distance_bps: float, exposure_s: float, filled: bool, now_ns: int,
+        predicted_p_fill: float | None = None,
+    ) -> None:
+        """A quote episode ended (filled or cancelled): fill calibration and P(fill) validation."""
+        self.fill_calibrator.observe(distance_bps, exposure_s, filled, now_ns, predicted_p_fill)
+        if predicted_p_fill is not None:
+            self.pfill.observe(predicted_p_fill, filled)
+
+    def on_venue_positions(self, venue: list[VenuePosition], now_ns: int) -> ReconcileReport:
+        """The venue's positions (clearinghouseState): compare, report, adopt the venue's."""
+        rep = reconcile(self.positions, venue, self.limits, self.risk_cfg.reconcile_tol_usd, now_ns)
+        self.last_reconcile = rep
+        self.reconcile_mismatch = not rep.ok
+        if not rep.ok:
+            self.reconcile_mismatches += len(rep.diffs)
+            adopt_venue_positions(self.positions, rep, venue)
+        return rep
+
+    def on_kill_switch(self, tripped: bool, reason: str, now_ns: int) -> None:
+        """The shared kill switch's state as read by the process (another process may trip
+        or an operator may reset it)."""
+        if tripped and self.escalator.level != SafetyLevel.KILL:
+            tr = self.escalator.escalate_to(SafetyLevel.KILL, f"kill switch tripped: {reason}", now_ns,
+                                            self._wall(now_ns))
+            if tr is not None:
+                self._dirty.add("safety")
+                self._kill(tr.reason, now_ns, self._wall(now_ns), already_tripped=True)
+                self._update(now_ns, None)
+        elif not tripped and self.escalator.level == SafetyLevel.KILL:
+            if self.escalator.clear_kill("operator", "kill switch reset", now_ns, self._wall(now_ns)) is not None:
+                self._dirty.add("safety")
+                self.kill_watch.reset()
+
+    def on_execution_cancel_confirmed(self, now_ns: int) -> None:
+        """Execution reports it has cancelled everything after the kill switch tripped."""
+        self.kill_watch.on_execution_confirmed(now_ns)
+
+    def on_open_orders(self, count: int, now_ns: int) -> None:
+        """Risk's own query of the venue's open orders (after a kill)."""
+        self.kill_watch.on_open_orders(count, now_ns)
+
+    def kill_action(self, now_ns: int) -> KillAction:
+        """What the independent kill path must do now (CANCEL_ALL: through risk's own
+        venue connection, then query open orders and report them with on_open_orders)."""
+        return self.kill_watch.poll(now_ns)
+
+    # ------------------------------------------------------------------ the cycle
+
+    def on_timer(self, now_ns: int, wall_ns: int | None = None) -> None:
+        """Run one control cycle's evaluation (control_state also does)."""
+        self._update(now_ns, wall_ns)
+
+    def control_state(self, now_ns: int, wall_ns: int | None = None) -> ControlState:
+        self._update(now_ns, wall_ns)
+        self.seq += 1
+        eff = self.escalator.effects()
+        size = eff.size_multiplier * self.confidence.size_multiplier(self.exposure)
+        if eff.sides == QuoteSides.BOTH:
+            sides = SIDES_BOTH
+        elif eff.sides == QuoteSides.REDUCING:
+            sides = self.reducing_sides()
+        else:
+            sides = SIDES_NONE
+        reason = (f"safety {self.escalator.level.name}: {self.escalator.reason} | "
+                  f"exposure {self.exposure.level.name}: {self.last_reason}")
+        return ControlState(
+            ts_ns=now_ns,
+            seq=self.seq,
+            safety_level=int(self.escalator.level),
+            exposure_level=int(self.exposure.level),
+            size_multiplier=size,
+            spread_multiplier=eff.spread_multiplier,
+            reduce_only=eff.reduce_only,
+            allowed_sides=sides,
+            reason=reason[:MAX_REASON_CHARS],
+        )
+
+    def reducing_sides(self) -> int:
+        """Sides that reduce inventory: asks if every open position is long, bids if every one
+        is short, both (reduce-only applies per symbol) if mixed, none if flat."""
+        signs = {1 if p.qty > 0 else -1 for p in self.positions.positions.values() if p.qty != 0.0}
+        if not signs:
+            return SIDES_NONE
+        if signs == {1}:
+            return SIDES_ASK
+        if signs == {-1}:
+            return SIDES_BID
+        return SIDES_BOTH
+
+    def symbol_sides(self, symbol_id: int) -> int:
+        """Allowed sides for one symbol under the current safety level."""
+        eff = self.escalator.effects()
+        if eff.sides == QuoteSides.BOTH:
+            return SIDES_BOTH
+        if eff.sides == QuoteSides.NONE:
+            return SIDES_NONE
+        q = self.positions.get(symbol_id).qty
+        return SIDES_ASK if q > 0 else (SIDES_BID if q < 0 else SIDES_NONE)
+
+    def safety_inputs(self, now_ns: int) -> SafetyInputs:
+        stale_s = max(((now_ns - t) / 1e9 for t in self._stale_since_ns.values()), default=0.0)
+        return SafetyInputs(
+            drawdown_pct=self.drawdown.drawdown_pct(),
+            degraded_models=len(self.validator.degraded_models()),
+            position_share=self.limits.position_share(self.positions),
+            par_share=self.limits.par_share(self.positions),
+            cascade=bool(self._cascade),
+            exchange_health=int(self.health.health(now_ns)),
+            stale_data_s=max(stale_s, 0.0),
+            reconcile_mismatch=self.reconcile_mismatch,
+        )
+
+    def _wall(self, now_ns: int) -> int:
+        return now_ns + self._wall_offset_ns if self._wall_offset_ns else 0
+
+    def _update(self, now_ns: int, wall_ns: int | None) -> None:
+        if wall_ns:
+            self._wall_offset_ns = wall_ns - now_ns
+        wall = self._wall(now_ns)
+        self.last_update_ns = now_ns
+        equity = self.risk_cfg.capital_usd + self.positions.total_pnl()
+        dd = self.drawdown.update(equity, now_ns)
+        inputs = self.safety_inputs(now_ns)
+        tr = self.escalator.update(inputs, now_ns, wall)
+        if tr is not None:
+            self._dirty.add("safety")
+            if tr.to_level == SafetyLevel.KILL:
+                self._kill(tr.reason, now_ns, wall, already_tripped=False)
+        health = ExchangeHealth(inputs.exchange_health)
+        gap = self.sim_to_real.gap_bps
+        comps = self.confidence.update(
+            self.validator.model_confidence(),
+            execution_confidence(gap, health, self.shadow_cfg),
+            safety_confidence(self.escalator.level, dd, self.esc_cfg.kill_drawdown_pct,
+                              self.promo_cfg.safety_level_factors),
+        )
+        degraded = set(self.validator.degraded_models()) | set(self.validator.retired_models())
+        for name, card in self.validator.cards.items():
+            ir = card.information_ratio
+            if self.validator.enabled(name) and ir is not None and ir < self.promo_cfg.model_degraded_ir:
+                degraded.add(name)
+        ev = PromotionEvidence(
+            brier=self.validator.worst_brier(), information_ratio=self.validator.lowest_ir(),
+            sim_to_real_gap_bps=gap, drawdown_pct=dd, safety_level=int(self.escalator.level),
+            overall_confidence=comps.overall,
+        )
+        sig = DemotionSignals(drawdown_pct=dd, safety_level=int(self.escalator.level),
+                              degraded_models=sorted(degraded), sim_to_real_gap_bps=gap,
+                              exchange_health=int(health))
+        step = self.graduation.step(ev, sig, now_ns, wall)
+        self.last_step = step
+        if step.demoted is not None and step.demoted.accepted:
+            self._dirty.add("exposure")
+            self.last_reason = f"{step.demoted.message}: {self.graduation.last_demotion_reason}"
+        if step.promoted is not None and step.promoted.accepted:
+            self._dirty.add("exposure")
+            self.last_reason = step.promoted.message + " (criteria held for the dwell)"
+        self.evidence_ok = step.evidence_ok
+        self.evidence_why = step.evidence_why if not step.evidence_ok else ""
+
+    def _on_markout(self, r: ResolvedFill, now_ns: int) -> None:
+        f = r.fill
+        if f.counts:
+            self.graduation.on_markout(f.epoch, r.edge_bps)
+        if f.predicted_edge_bps is not None:
+            self.validator.observe(ModelObservation(model=self.val_cfg.fill_model_name, ts_ns=now_ns,
+                                                    predicted_bps=f.predicted_edge_bps, realized_bps=r.edge_bps))
+        if f.paper_edge_bps is not None and not f.shadow:
+            self.sim_to_real.observe(f.paper_edge_bps, r.edge_bps, now_ns)
+
+    def _kill(self, reason: str, now_ns: int, wall_ns: int, already_tripped: bool) -> None:
+        self._kill_decisions.append(KillDecision(ts_ns=now_ns, wall_ns=wall_ns, reason=reason,
+                                                 already_tripped=already_tripped))
+        self.kill_watch.trip(reason, now_ns)
+
+    # ------------------------------------------------------------------ outputs for the process
+
+    def take_kill_decision(self) -> KillDecision | None:
+        """The oldest unhandled kill decision (each is returned once)."""
+        return self._kill_decisions.pop(0) if self._kill_decisions else None
+
+    def take_dirty(self) -> set[str]:
+        """What changed since the last call and must be persisted: "exposure", "safety"."""
+        d, self._dirty = self._dirty, set()
+        return d
+
+    def exposure_history_bytes(self) -> bytes:
+        return encode_history(self.exposure.history)
+
+    def safety_history_bytes(self) -> bytes:
+        return encode_safety_history(self.escalator.history)
+
+    # ------------------------------------------------------------------ operator commands
 
     def on_command(self, cmd: OperatorCommand, wall_ns: int) -> tuple[Ack, str]:
         who = cmd.who or "operator"
+        if cmd.ts_ns >= self.last_update_ns:
+            self._update(cmd.ts_ns, wall_ns if cmd.ts_ns > 0 else None)  # fresh evidence for the decision
         if cmd.verb == "promote":
             d = self.exposure.promote(
-                self.evidence_ok, self.evidence_why, who, cmd.reason, cmd.force, cmd.ts_ns, wall_ns
+                self.evidence_ok, self.evidence_why or NO_EVIDENCE, who, cmd.reason, cmd.force, cmd.ts_ns, wall_ns
             )
         elif cmd.verb == "demote":
             to: ExposureLevel | None = None
@@ -63,21 +474,93 @@ class RiskAuthority:
                     return Ack.INVALID, f"unknown level {cmd.arg!r}; one of {list(ExposureLevel.__members__)}"
                 to = ExposureLevel[key]
             d = self.exposure.demote(to, who, cmd.reason, cmd.ts_ns, wall_ns)
+        elif cmd.verb == "clear-kill":
+            tr = self.escalator.clear_kill(who, cmd.reason or "no reason given", cmd.ts_ns, wall_ns)
+            if tr is None:
+                return Ack.REFUSED, f"safety is {self.escalator.level.name}, not KILL"
+            self._dirty.add("safety")
+            self.kill_watch.reset()
+            return Ack.ACCEPTED, "Kill cleared to RED (de-escalation continues by the usual rules)"
+        elif cmd.verb == "reinstate":
+            if not self.validator.reinstate(cmd.arg, cmd.ts_ns):
+                return Ack.REFUSED, f"model {cmd.arg!r} is not retired"
+            return Ack.ACCEPTED, f"model {cmd.arg} reinstated (warming)"
         else:
             return Ack.INVALID, f"unknown verb {cmd.verb!r}"
+        self._dirty.add("exposure")
         self.last_reason = d.message
         return (Ack.ACCEPTED if d.accepted else Ack.REFUSED), d.message
 
-    def control_state(self, now_ns: int) -> ControlState:
-        self.seq += 1
-        return ControlState(
-            ts_ns=now_ns,
-            seq=self.seq,
-            safety_level=int(self.safety),
-            exposure_level=int(self.exposure.level),
-            size_multiplier=self.exposure.size_multiplier,
-            spread_multiplier=1.0,
-            reduce_only=False,
-            allowed_sides=SIDES_BOTH,
-            reason=self.last_reason,
-        )
+    # ------------------------------------------------------------------ status
+
+    def status(self, now_ns: int) -> dict[str, object]:
+        """Everything `mmctl status` shows for risk (JSON-serialisable)."""
+        c = self.confidence.components
+        risks = self.limits.all_risk(self.positions)
+        return {
+            "safety": self.escalator.status(now_ns),
+            "exposure": {
+                **self.graduation.status(now_ns),
+                "size_multiplier": self.confidence.size_multiplier(self.exposure),
+                "evidence_ok": self.evidence_ok,
+                "evidence_why": self.evidence_why,
+                "auto_promote": self.promo_cfg.auto_promote,
+                "max_auto_level": self.promo_cfg.max_auto_level,
+                "recent": [
+                    {"ts_ns": h.ts_ns, "wall_ns": h.wall_ns, "from": ExposureLevel(h.from_level).name,
+                     "to": ExposureLevel(h.to_level).name, "kind": h.kind, "who": h.who, "reason": h.reason,
+                     "forced": h.forced}
+                    for h in self.exposure.history[-5:]
+                ],
+            },
+            "confidence": {
+                "model": round(c.model, 4),
+                "execution": round(c.execution, 4),
+                "safety": round(c.safety, 4),
+                "overall": round(c.overall, 4),
+                "implied_level": ExposureLevel(c.implied_level).name,
+            },
+            "pnl": {
+                "capital_usd": self.risk_cfg.capital_usd,
+                "equity_usd": self.drawdown.equity_usd,
+                "peak_usd": self.drawdown.peak_usd,
+                "drawdown_pct": self.drawdown.drawdown_pct(),
+                "max_drawdown_pct": self.drawdown.max_drawdown_pct,
+                "total_pnl_usd": self.positions.total_pnl(),
+                "rejected_fills": self.positions.rejected_fills,
+                "shadow_fills": self.shadow_fills,
+            },
+            "limits": {
+                "position_share": self.limits.position_share(self.positions),
+                "par_usd": sum(r.par_usd for r in risks),
+                "par_budget_usd": self.limits.par_budget_usd(),
+                "symbols": [msgspec.to_builtins(r) for r in risks],
+            },
+            "reconcile": {
+                "mismatch": self.reconcile_mismatch,
+                "mismatches_total": self.reconcile_mismatches,
+                "last": None if self.last_reconcile is None else msgspec.to_builtins(self.last_reconcile),
+            },
+            "exchange_health": self.health.health(now_ns).name,
+            "stale_symbols": sorted(self._stale_since_ns),
+            "cascade_symbols": sorted(self._cascade),
+            "validation": self.validator.status(),
+            "shadow": {
+                **self.sim_to_real.status(),
+                "fill_model": msgspec.to_builtins(self.fill_calibrator.params),
+                "fill_buckets": self.fill_calibrator.table(),
+                "p_fill_calibration_error": self.pfill.calibration_error(),
+                "p_fill_table": self.pfill.table(),
+            },
+            "markouts": {"pending": self.markouts.pending(), "dropped": self.markouts.dropped},
+            "kill": self.kill_watch.status(),
+        }
+
+    def postmortem(self, now_ns: int) -> dict[str, object]:
+        """status() plus the full transition histories, for the Kill postmortem dump."""
+        return {
+            **self.status(now_ns),
+            "safety_history": [msgspec.to_builtins(t) for t in self.escalator.history],
+            "exposure_history": [msgspec.to_builtins(h) for h in self.exposure.history],
+            "verdict_changes": [msgspec.to_builtins(v) for v in self.validator.changes],
+        }
