@@ -7,9 +7,10 @@ coordinates. Figures:
 - one-hop latency: the producer stamps ``time.monotonic_ns()`` into a message, builds and
   encodes it (``mm.schema.Codec``: a ``Trade`` of 51 bytes for the "64 B" class, a
   13-level ``BookSnapshot`` of 499 bytes for the "512 B" class) and sends it; the
-  consumer receives, decodes and takes ``now - stamp``. The producer is paced at one
-  message every 20 us, so this measures latency, not queueing. Percentiles exclude the
-  first 10% (warm-up).
+  consumer receives, decodes and takes ``now - stamp``. The producer sends each message
+  20 us after the consumer took the previous one (it sees a shared counter), so this
+  measures latency, not queueing, even when another process takes a core for a while.
+  Percentiles are the median over interleaved rounds (first 10% of a round dropped).
 - throughput: pre-encoded payloads, no codec, as fast as they go; for the ring the
   producer is held back so that it never laps the consumer (nothing is lost), with single
   push/poll and with push_batch/poll_batch of 256.
@@ -124,12 +125,17 @@ def _pin(core: int) -> int | None:
     return core % cpus
 
 
-def _paced(n: int, send: Callable[[bytes], Any], size: int) -> None:
-    """Send ``n`` stamped, encoded messages, one every PACE_NS.
+_ACK: list[Any] = []  # the workers' shared "messages received" counter (mp.RawValue)
 
-    Between messages the producer yields the core (``sched_yield`` releases the GIL): a
-    plain busy-wait would starve the helper threads pyzmq (I/O thread) and mp.Queue
-    (feeder thread) need on the producer's core, and measure that instead of them.
+
+def _paced(n: int, send: Callable[[bytes], Any], size: int) -> None:
+    """Send ``n`` stamped, encoded messages, each PACE_NS after the consumer took the last.
+
+    Closed-loop pacing: a consumer descheduled for a few ms by another process on its
+    core delays one message, instead of queueing the hundreds a fixed-rate producer would
+    send meanwhile (which would measure queueing, not latency). While waiting the producer
+    yields the core (``sched_yield`` releases the GIL): a plain busy-wait would starve the
+    helper threads pyzmq (I/O thread) and mp.Queue (feeder thread) need on its core.
     """
     from mm.schema import Codec
 
@@ -137,9 +143,11 @@ def _paced(n: int, send: Callable[[bytes], Any], size: int) -> None:
     make = _message_factory(size)
     clock = time.monotonic_ns
     yield_ = os.sched_yield
-    nxt = clock()
+    ack = _ACK[0]
     for i in range(n):
-        nxt += PACE_NS
+        while ack.value < i:
+            yield_()
+        nxt = clock() + PACE_NS
         while clock() < nxt:
             yield_()
         send(enc(make(clock(), i)))
@@ -172,6 +180,7 @@ def _consume_ring_lat(cmd: dict[str, Any], conn: Connection) -> dict[str, Any]:
     waiter = Waiter(cmd["strategy"], waker, SPIN_NS)
     dec = Codec().decode
     clock = time.monotonic_ns
+    ack = _ACK[0]
     n = cmd["n"]
     lat = np.zeros(n, dtype=np.int64)
     got = lost = 0
@@ -189,6 +198,7 @@ def _consume_ring_lat(cmd: dict[str, Any], conn: Connection) -> dict[str, Any]:
         ts = dec(m).ts_ns  # type: ignore[union-attr]
         lat[got] = clock() - ts
         got += 1
+        ack.value = got
     ring.close()
     waker.close()
     return {"lat": _warm(lat[:got]), "lost": lost}
@@ -295,8 +305,11 @@ def _consume_zmq(cmd: dict[str, Any], conn: Connection) -> dict[str, Any]:
     if cmd["kind"] == "lat":
         dec = Codec().decode
         lat = np.zeros(n, dtype=np.int64)
+        ack = _ACK[0]
         for i in range(n):
-            lat[i] = clock() - dec(sock.recv()).ts_ns  # type: ignore[union-attr]
+            ts = dec(sock.recv()).ts_ns  # type: ignore[union-attr]
+            lat[i] = clock() - ts
+            ack.value = i + 1
         out = {"lat": _warm(lat), "lost": 0}
     else:
         recv = sock.recv
@@ -338,8 +351,11 @@ def _consume_mpq(cmd: dict[str, Any], conn: Connection, q: Any) -> dict[str, Any
     if cmd["kind"] == "lat":
         dec = Codec().decode
         lat = np.zeros(n, dtype=np.int64)
+        ack = _ACK[0]
         for i in range(n):
-            lat[i] = clock() - dec(q.get()).ts_ns
+            ts = dec(q.get()).ts_ns
+            lat[i] = clock() - ts
+            ack.value = i + 1
         return {"lat": _warm(lat), "lost": 0}
     get = q.get
     get()
@@ -399,8 +415,9 @@ def _sem_ping(cmd: dict[str, Any]) -> dict[str, Any]:
     return {"lat": _warm(rtt)}
 
 
-def _worker(role: str, core: int, conn: Connection, q: Any) -> None:
+def _worker(role: str, core: int, conn: Connection, q: Any, ack: Any) -> None:
     pinned = _pin(core)
+    _ACK.append(ack)
     import ipc.ring  # noqa: F401  (loads the compiled ring functions before any timing)
 
     me = psutil.Process()
@@ -445,11 +462,12 @@ class _Pair:
     def __init__(self) -> None:
         ctx = mp.get_context("spawn")
         self.q = ctx.Queue()
+        self.ack = ctx.RawValue("q", 0)
         self.prod, prod_child = ctx.Pipe()
         self.cons, cons_child = ctx.Pipe()
         self.procs = [
-            ctx.Process(target=_worker, args=("producer", 0, prod_child, self.q), daemon=True),
-            ctx.Process(target=_worker, args=("consumer", 1, cons_child, self.q), daemon=True),
+            ctx.Process(target=_worker, args=("producer", 0, prod_child, self.q, self.ack), daemon=True),
+            ctx.Process(target=_worker, args=("consumer", 1, cons_child, self.q, self.ack), daemon=True),
         ]
         for p in self.procs:
             p.start()
@@ -468,6 +486,7 @@ class _Pair:
         return f"{self.prefix}.{what}{self._n}"
 
     def run(self, cmd: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.ack.value = 0
         self.cons.send(cmd)
         ready = self._recv(self.cons)
         assert ready == "ready", ready
@@ -667,7 +686,8 @@ def _print(f: dict[str, Any]) -> None:
         f"load average {la[0]:.2f} before, {lb[0]:.2f} after"
     )
     print(
-        f"\none-hop latency, us: stamp, build, encode, send -> receive, decode, now; 1 msg / 20 us;"
+        f"\none-hop latency, us: stamp, build, encode, send -> receive, decode, now; each message 20 us"
+        f"\nafter the previous one was received;"
         f"\nmedian over {rd['latency']} interleaved rounds of {rd['latency_msgs_per_round']} msgs of each "
         f"round's percentile (first 10% of a round dropped); max over all; invcs = involuntary"
         f"\ncontext switches of the two workers (other processes taking their cores)"

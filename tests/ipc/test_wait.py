@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import os
 import random
 import threading
 import time
@@ -74,6 +75,7 @@ def test_strategies_and_their_checks(make_name: Callable[[str], str]) -> None:
 def test_waker_create_attach_unlink(make_name: Callable[[str], str]) -> None:
     name = make_name("wake")
     w = Waker.create(name)
+    assert os.stat(f"/dev/shm/sem.{name[1:]}").st_mode & 0o777 == 0o600
     again = Waker.create(name)  # O_CREAT: a restarted process reopens its semaphore
     other = Waker.attach(name)
     other.post()
