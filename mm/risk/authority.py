@@ -140,7 +140,7 @@ class RiskAuthority:
 
         self.positions = PositionBook()
         self.limits = RiskLimits(self.risk_cfg, self.symbols)
-        self.drawdown = DrawdownTracker(self.risk_cfg.capital_usd, self.risk_cfg.peak_window_s)
+        self.drawdown = DrawdownTracker(self.risk_cfg.capital_usd, self.risk_cfg.peak_window_s, start_ns)
         self.escalator = SafetyEscalator(self.esc_cfg, safety_history, start_ns)
         self.health = ExchangeHealthMonitor(self.esc_cfg)
         self.kill_watch = KillCancelWatch(self.esc_cfg)

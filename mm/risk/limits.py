@@ -42,13 +42,16 @@ class DrawdownTracker:
 
     With ``peak_window_s > 0`` the peak is the largest equity seen within the window
     (a monotone deque of one-second buckets, so memory is bounded by the window in seconds).
+    The equity at ``start_ns`` is the capital: a loss already present at the first update is
+    a drawdown.
     """
 
-    def __init__(self, capital_usd: float, peak_window_s: float = 0.0) -> None:
+    def __init__(self, capital_usd: float, peak_window_s: float = 0.0, start_ns: int = 0) -> None:
         self.capital_usd = capital_usd
         self.window_ns = int(peak_window_s * 1e9)
-        self._peaks: deque[tuple[int, float]] = deque()  # (bucket second, max equity), decreasing equity
-        self._peak_all = -math.inf
+        # (bucket second, max equity) with decreasing equity; the starting equity is the capital
+        self._peaks: deque[tuple[int, float]] = deque([(start_ns // 1_000_000_000, capital_usd)])
+        self._peak_all = capital_usd
         self.equity_usd = capital_usd
         self.max_drawdown_pct = 0.0
 
@@ -56,7 +59,7 @@ class DrawdownTracker:
     def peak_usd(self) -> float:
         if self.window_ns > 0:
             return self._peaks[0][1] if self._peaks else self.equity_usd
-        return self._peak_all if math.isfinite(self._peak_all) else self.equity_usd
+        return self._peak_all
 
     def update(self, equity_usd: float, now_ns: int) -> float:
         """Record the equity now; returns the drawdown in % of capital (NaN if equity is)."""
@@ -194,8 +197,9 @@ def reconcile(
 ) -> ReconcileReport:
     """Compare our positions with the venue's. A symbol absent on one side counts as flat there.
 
-    The difference in USD is |dqty| x price (our mark, else the venue's entry price, else 1
-    so that a difference is never hidden by a missing price).
+    The difference in USD is |dqty| x price (our mark, else our entry price, else the venue's);
+    with no price at all any nonzero difference counts (infinite USD), so a missing price never
+    hides one.
     """
     theirs = {v.symbol_id: v for v in venue}
     ids = sorted(set(theirs) | {s for s, p in book.positions.items() if p.qty != 0.0})
@@ -205,9 +209,15 @@ def reconcile(
         v = theirs.get(sid)
         vq = v.qty if v is not None else 0.0
         dq = vq - ours
-        mark = book.positions[sid].mark_px if sid in book.positions else 0.0
-        px = mark if mark > 0.0 else (v.entry_px if v is not None and v.entry_px > 0.0 else 1.0)
-        dusd = abs(dq) * px
+        pos = book.positions.get(sid)
+        prices = [pos.mark_px, pos.avg_px] if pos is not None else []
+        if v is not None:
+            prices.append(v.entry_px)
+        px = next((p for p in prices if p > 0.0 and math.isfinite(p)), None)
+        if px is None:
+            dusd = math.inf if dq != 0.0 else 0.0
+        else:
+            dusd = abs(dq) * px
         if not math.isfinite(dusd) or dusd > tol_usd:
             diffs.append(PositionDiff(symbol_id=sid, coin=limits.coin(sid), ours_qty=ours, venue_qty=vq,
                                       diff_qty=dq, diff_usd=dusd))
