@@ -3,8 +3,9 @@
 Seed 002: exposure is a throttle, not a switch. The level maps to a size multiplier
 (Shadow 0%, MicroLive, Ramping, Cautious, Full, Optimized). Promotion is one level at a
 time and only on evidence: ``promote`` is given whether the evidence criteria currently
-hold (the TradingConfidence model of issue 7 computes that; until it reports, there is no
-evidence and every promotion is refused unless forced). Demotion is instant and may skip
+hold (mm.graduation.confidence computes that from the promotion criteria; without evidence
+every promotion is refused unless forced). Within a level, the size multiplier moves across
+the level's band with the overall trading confidence (``size_multiplier_in_band``). Demotion is instant and may skip
 levels. Every transition is recorded with who, why and when (the audit trail that is
 persisted and reloaded across restarts by the risk process).
 """
@@ -108,7 +109,7 @@ class ExposureController:
             )
             return ExposureDecision(
                 False, int(self.level),
-                f"promotion to {target.name} refused: {evidence_why} (use --force to override; recorded)",
+                f"promotion to {target.name} refused (use --force to override; recorded): {evidence_why}",
             )
         return self._move(target, "promote", who, reason, force, now_ns, wall_ns)
 

@@ -103,7 +103,7 @@ class Ack(enum.IntEnum):
 
 
 NO_EVIDENCE = "no promotion evidence: the trading-confidence criteria have not been met"
-MAX_REASON_CHARS = 240  # ControlState.reason is truncated to keep the message small
+MAX_REASON_CHARS = 600  # ControlState.reason is truncated to fit a ring slot
 
 
 class KillDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -170,6 +170,7 @@ class RiskAuthority:
         self.shadow_fills = 0
         self.rejected_shadow_fills = 0
         self._kill_decisions: list[KillDecision] = []
+        self._ks_seen: bool | None = None
         self._dirty: set[str] = set()
         if self.escalator.level == SafetyLevel.KILL:
             # restored in Kill: stay stopped; the process re-asserts the kill switch
@@ -283,8 +284,15 @@ class RiskAuthority:
         return rep
 
     def on_kill_switch(self, tripped: bool, reason: str, now_ns: int) -> None:
-        """The shared kill switch's state as read by the process (another process may trip
-        or an operator may reset it)."""
+        """The shared kill switch's state as read by the process, every loop.
+
+        Tripped (by anyone) while risk is not in Kill: enter Kill (the decision says the switch
+        is already tripped) and start the cancel watch. A reset (a tripped -> not tripped
+        transition seen here) while in Kill: the operator's clear, Kill -> Red. Only the
+        transition counts, so a process restored in Kill is not cleared by a switch that it
+        has not tripped yet.
+        """
+        prev, self._ks_seen = self._ks_seen, tripped
         if tripped and self.escalator.level != SafetyLevel.KILL:
             tr = self.escalator.escalate_to(SafetyLevel.KILL, f"kill switch tripped: {reason}", now_ns,
                                             self._wall(now_ns))
@@ -292,7 +300,7 @@ class RiskAuthority:
                 self._dirty.add("safety")
                 self._kill(tr.reason, now_ns, self._wall(now_ns), already_tripped=True)
                 self._update(now_ns, None)
-        elif not tripped and self.escalator.level == SafetyLevel.KILL:
+        elif not tripped and prev is True and self.escalator.level == SafetyLevel.KILL:
             if self.escalator.clear_kill("operator", "kill switch reset", now_ns, self._wall(now_ns)) is not None:
                 self._dirty.add("safety")
                 self.kill_watch.reset()
@@ -327,8 +335,8 @@ class RiskAuthority:
             sides = self.reducing_sides()
         else:
             sides = SIDES_NONE
-        reason = (f"safety {self.escalator.level.name}: {self.escalator.reason} | "
-                  f"exposure {self.exposure.level.name}: {self.last_reason}")
+        # the last exposure message first: the supervisor reports it as a command's answer
+        reason = f"{self.last_reason} | safety {self.escalator.level.name}: {self.escalator.reason}"
         return ControlState(
             ts_ns=now_ns,
             seq=self.seq,

@@ -229,15 +229,25 @@ def test_kill_path_cancels_through_risk_when_execution_does_not_confirm() -> Non
 
 def test_kill_switch_tripped_elsewhere_then_reset() -> None:
     a = authority()
+    a.on_kill_switch(False, "", 4 * S)
     a.on_kill_switch(True, "mmctl kill", 5 * S)
     assert a.safety == SafetyLevel.KILL
     kd = a.take_kill_decision()
     assert kd is not None and kd.already_tripped
     assert a.control_state(6 * S).allowed_sides == SIDES_NONE
-    ack, _ = a.on_command(cmd(7 * S, "clear-kill", reason="checked"), 0)
-    assert ack == Ack.ACCEPTED and a.safety == SafetyLevel.RED
+    a.on_kill_switch(True, "mmctl kill", 6 * S)
+    a.on_kill_switch(False, "", 7 * S)  # mmctl reset-kill
+    assert a.safety == SafetyLevel.RED and a.kill_watch.tripped_ns is None
     ack, _ = a.on_command(cmd(8 * S, "clear-kill", reason="again"), 0)
     assert ack == Ack.REFUSED
+    # and the operator's clear-kill over the command ring
+    b = authority()
+    b.on_feed_stale(0, True, 70 * S, 70 * S)
+    b.control_state(70 * S)
+    assert b.safety == SafetyLevel.KILL
+    b.on_feed_stale(0, False, 0, 71 * S)
+    ack, _ = b.on_command(cmd(72 * S, "clear-kill", reason="feed back"), 0)
+    assert ack == Ack.ACCEPTED and b.safety == SafetyLevel.RED
 
 
 def test_state_survives_a_restart() -> None:
@@ -251,7 +261,9 @@ def test_state_survives_a_restart() -> None:
     b = RiskAuthority(ExposureConfig(), exp_hist, safety_history=saf_hist, start_ns=5 * S)
     assert b.safety == SafetyLevel.KILL and b.exposure.level == ExposureLevel.SHADOW
     kd = b.take_kill_decision()
-    assert kd is not None and "restored" in kd.reason
+    assert kd is not None and "restored" in kd.reason and not kd.already_tripped
+    b.on_kill_switch(False, "", 6 * S)  # the process has not re-tripped the switch yet: stays Kill
+    assert b.safety == SafetyLevel.KILL
     assert b.control_state(6 * S).size_multiplier == 0.0
 
 
