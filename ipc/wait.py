@@ -137,9 +137,10 @@ class Waiter:
 
     @staticmethod
     def _spin(readers: list[RingReader], deadline: int) -> bool:
+        # the readers' cursors cannot move while we wait: watch their slots' seq words
+        # directly (a method call per look would double the time a look takes)
         clock = time.monotonic_ns
         if len(readers) == 1:
-            # the reader's cursor cannot move while we wait: watch its slot's seq word directly
             words, k, c = readers[0].watch_word()
             while True:
                 for _ in range(_CLOCK_EVERY):
@@ -148,10 +149,12 @@ class Waiter:
                         return True
                 if clock() >= deadline:
                     return readers[0].available()
+        watched = [r.watch_word() for r in readers]
         while True:
             for _ in range(_CLOCK_EVERY):
-                for r in readers:
-                    if r.available():
+                for words, k, c in watched:
+                    s = words[k]
+                    if s == c or (s & SEQ_MASK) > c:
                         return True
             if clock() >= deadline:
                 return any(r.available() for r in readers)

@@ -324,3 +324,23 @@ def test_no_lost_wakeups_for_a_reader_blocked_on_two_rings(make_name: Callable[[
         for r in (*rings, ack_ring):
             r.close()
             r.unlink()
+
+
+def test_spin_wait_on_several_readers_sees_any_of_them(make_name: Callable[[str], str]) -> None:
+    rings = [Ring.create(make_name("ring"), slot_count=8, slot_size=64) for _ in range(3)]
+    try:
+        readers = [r.reader("a") for r in rings]
+        waiter = Waiter("spin", None)
+        assert waiter.wait(readers, 1_000_000) is False
+        rings[2].writer().push(b"x")
+        assert waiter.wait(readers, 10_000_000_000) is True
+        assert readers[2].poll() == b"x"
+        w0 = rings[0].writer()
+        for _ in range(9):  # lap the first reader: an overrun to report counts as something to poll
+            w0.push(b"y")
+        assert waiter.wait(readers, 10_000_000_000) is True
+        assert waiter.wait(readers[:1], 10_000_000_000) is True
+    finally:
+        for r in rings:
+            r.close()
+            r.unlink()
