@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Meta
 
 from mm.graduation.exposure import ExposureConfig
+from mm.risk.config import EscalationConfig, PromotionConfig, RiskConfig, ShadowConfig, ValidationConfig
 from mm.venues.sim.config import VenueConfig
 
 PROCESS_NAMES: tuple[str, ...] = ("feed", "feature", "alpha", "execution", "risk")
@@ -204,6 +205,11 @@ class Config(_Section, frozen=True):
     feed: FeedConfig = msgspec.field(default_factory=FeedConfig)
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
     exposure: ExposureConfig = msgspec.field(default_factory=ExposureConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    escalation: EscalationConfig = msgspec.field(default_factory=EscalationConfig)
+    promotion: PromotionConfig = msgspec.field(default_factory=PromotionConfig)
+    validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
+    shadow: ShadowConfig = msgspec.field(default_factory=ShadowConfig)
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
     venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
 

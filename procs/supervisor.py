@@ -312,7 +312,17 @@ class Supervisor:
             "killswitch": self.ks.state(),
             "wait": self.cfg.ipc.wait,
             "risk": self._levels(),
+            "risk_detail": self._risk_detail(),
         }
+
+    def _risk_detail(self) -> dict[str, Any]:
+        """Risk's own status (levels, confidence components, criteria), written by risk."""
+        try:
+            with open(os.path.join(self.run_dir, "risk_status.json")) as fh:
+                data: dict[str, Any] = json.load(fh)
+                return data
+        except (OSError, ValueError):
+            return {}
 
     def handle(self, req: ControlRequest, now_ns: int) -> ControlReply:
         cmd = req.cmd

@@ -22,7 +22,7 @@ READS: Final[dict[str, tuple[str, ...]]] = {
     "feature": ("md", "ex"),
     "alpha": ("snap",),
     "execution": ("snap", "sig", "ctl"),
-    "risk": ("ex", "snap", "cmd"),
+    "risk": ("ex", "snap", "cmd", "md"),  # md: FeedStale of our venue (stale data escalates)
 }
 
 WRITES: Final[dict[str, tuple[str, ...]]] = {

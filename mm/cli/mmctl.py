@@ -109,6 +109,21 @@ def _fmt_status(d: dict[str, Any]) -> str:
         )
     else:
         lines.append("risk: no ControlState received yet")
+    detail = d.get("risk_detail") or {}
+    conf = detail.get("confidence")
+    if conf:
+        lines.append(
+            f"confidence: overall {conf['overall']:.2f} (model {conf['model']:.2f}, execution "
+            f"{conf['execution']:.2f}, safety {conf['safety']:.2f}) -> implies {conf['implied_level']}"
+        )
+        expo = detail.get("exposure", {})
+        if expo.get("evidence_why"):
+            lines.append(f"promotion evidence: {'holds' if expo.get('evidence_ok') else 'not met'}: "
+                         f"{expo['evidence_why']}")
+        pnl = detail.get("pnl", {})
+        if pnl:
+            lines.append(f"pnl: {pnl.get('total_pnl_usd', 0):.2f} USD, drawdown {pnl.get('drawdown_pct', 0):.2f}% "
+                         f"(max {pnl.get('max_drawdown_pct', 0):.2f}%), exchange {detail.get('exchange_health', '?')}")
     ks = d["killswitch"]
     if ks["tripped"]:
         lines.append(

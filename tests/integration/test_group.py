@@ -62,7 +62,10 @@ def test_group_lifecycle(group_factory):
 
     # mmctl record captures the running stream; the files read back as typed events.
     rec_dir = g.run_dir + "-rec"
-    r = mmctl(g.run_dir, "record", "--out", rec_dir, "--duration", "1.5", "--ex", "--json")
+    md0 = next(c for c in status(g.run_dir)["channels"] if c["channel"] == "md")["published"]
+    _wait(lambda s: next(c for c in s["channels"] if c["channel"] == "md")["published"] > md0 + 20, 60,
+          "a steady market-data flow from the venue", g)
+    r = mmctl(g.run_dir, "record", "--out", rec_dir, "--duration", "3", "--ex", "--json")
     assert r.returncode == 0, r.stderr
     rec = json.loads(r.stdout)
     assert rec["messages"]["md"] > 0 and rec["files"]
