@@ -54,7 +54,6 @@ class VenueWorker(Worker):
 
         async def main() -> None:
             server = await serve(self.cfg.venue, driver)
-            log.info("paper venue listening on %s", server.url)
             self.hb.set(state=2)
             beat_s = self.hb_interval_ns / 4e9
             try:

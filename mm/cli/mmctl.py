@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     except NoGroup as exc:
         print(f"mmctl: {exc}", file=sys.stderr)
         return EXIT_NO_GROUP
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":
