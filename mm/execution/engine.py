@@ -1,35 +1,126 @@
-"""Execution's per-symbol view and decision cycle.
+"""Execution's engine: per-symbol views, one decision cycle per input, the OMS, the outboxes.
 
-Holds the latest StateSnapshot, AlphaSignal and ControlState, checks the kill switch
-state it is given, and runs one decision cycle per new signal or snapshot. Until a quoting
-policy is configured (the state machine of issue 6), the decision is always Flat with no
-order actions: it is the safe answer, and at the Shadow exposure level (size multiplier 0)
-it is what any policy would send anyway. The cycle still runs, so the pipeline and its
-latency are exercised end to end. Pure logic: times come in as arguments.
+Holds the latest StateSnapshot and AlphaSignal per symbol and risk's latest ControlState;
+runs a decision cycle per new signal (or on :meth:`ExecutionEngine.decide`): the kill
+switch first, then the policy (the state machine of :mod:`mm.execution.state_machine`, or a
+baseline of :mod:`mm.execution.policies`, or dry-run), then risk's constraints (allowed
+sides, reduce-only), then the OMS (:mod:`mm.execution.lifecycle`), which diffs the targets
+against our live orders, checks every limit and emits requests. Pure logic: times come in
+as arguments and nothing here does I/O.
+
+What comes out, drained by the caller after each call:
+
+- :meth:`drain_requests`: ``ExchangeRequest`` (``/exchange`` actions to sign and send) and
+  ``InfoRequest`` (``orderStatus`` / ``openOrders`` lookups for reconciliation).
+- :meth:`drain_events`: ``OrderEvent`` and ``Fill`` messages to publish.
+- :meth:`drain_records`: one ``DecisionRecord`` per cycle for the audit log.
+- ``on_signal`` / ``decide`` return the cycle's ``CycleSummary`` for the ex ring.
+
+The venue's answers go back in through the ``on_*`` feedback methods (see
+:class:`mm.execution.lifecycle.Oms` for their meaning). Safe defaults: without a
+ControlState from risk, or at size multiplier 0 (Shadow), nothing that adds exposure is
+sent; without a valid two-sided book, resting quotes are pulled.
 """
 
 from __future__ import annotations
 
-from mm.schema import AlphaSignal, ControlState, CycleSummary, ExecMode, StateSnapshot
+import math
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+from mm.execution.config import ExecutionConfig
+from mm.execution.decision import DecisionBuilder, DecisionRecord
+from mm.execution.lifecycle import ExchangeRequest, InfoRequest, Oms, SyncResult, VenueOrder
+from mm.execution.mode_handlers import CycleInputs, PriceGrid, SymbolSpec
+from mm.execution.models import ExpFillModel, FillModel, HeuristicQueueValue, QueueValueModel
+from mm.execution.order_diff import TargetOrder
+from mm.execution.policies import GlftPolicy, TouchPolicy, dry_run_target
+from mm.execution.rate_limit import RateLimiter
+from mm.execution.state_machine import StateMachinePolicy, SymbolState, safe_target
+from mm.schema import (
+    SIDES_ASK,
+    SIDES_BID,
+    AlphaSignal,
+    ControlState,
+    CycleSummary,
+    ExecMode,
+    Fill,
+    OrderEvent,
+    StateSnapshot,
+)
+
+
+class Policy(Protocol):
+    name: str
+
+    def decide(self, inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> list[TargetOrder]: ...
+
+
+def make_policy(name: str) -> Policy:
+    if name == "state_machine":
+        return StateMachinePolicy()
+    if name == "glft":
+        return GlftPolicy()
+    if name == "touch":
+        return TouchPolicy()
+    raise ValueError(f"policy: unknown {name!r}")
 
 
 class SymbolView:
-    __slots__ = ("inventory", "signal", "snapshot")
+    """One symbol's latest inputs and its state machine."""
 
-    def __init__(self) -> None:
+    __slots__ = ("dry_run_side", "grid", "inventory", "last_dry_run_ns", "signal", "snapshot", "spec", "state")
+
+    def __init__(self, spec: SymbolSpec) -> None:
+        self.spec = spec
+        self.grid = PriceGrid(spec.sz_decimals)
         self.snapshot: StateSnapshot | None = None
         self.signal: AlphaSignal | None = None
         self.inventory = 0.0
+        self.state = SymbolState()
+        self.last_dry_run_ns = -(1 << 62)
+        self.dry_run_side = 1
+
+
+def _book_ok(s: StateSnapshot) -> bool:
+    return (
+        math.isfinite(s.best_bid) and math.isfinite(s.best_ask) and math.isfinite(s.mid_px)
+        and 0.0 < s.best_bid < s.best_ask and s.best_bid <= s.mid_px <= s.best_ask
+    )
 
 
 class ExecutionEngine:
-    """One decision cycle per input; returns the cycle's summary."""
+    """One decision cycle per input; returns the cycle's summary; requests and records in outboxes."""
 
-    def __init__(self, n_symbols: int) -> None:
-        self.views = [SymbolView() for _ in range(n_symbols)]
+    def __init__(
+        self,
+        n_symbols: int,
+        cfg: ExecutionConfig | None = None,
+        specs: Sequence[SymbolSpec] | None = None,
+        queue_model: QueueValueModel | None = None,
+        fill_model: FillModel | None = None,
+        session_id: int = 0,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.cfg = cfg if cfg is not None else ExecutionConfig()
+        if specs is None:
+            specs = [SymbolSpec(str(i), i, self.cfg.default_sz_decimals) for i in range(n_symbols)]
+        if len(specs) != n_symbols:
+            raise ValueError(f"specs: {len(specs)} given for {n_symbols} symbols")
+        self.specs = list(specs)
+        self.views = [SymbolView(s) for s in self.specs]
         self.control: ControlState | None = None
         self.cycles = 0
         self.unknown_symbol = 0
+        self.qv: QueueValueModel = queue_model if queue_model is not None else HeuristicQueueValue(self.cfg.models)
+        self.fill: FillModel = fill_model if fill_model is not None else ExpFillModel(self.cfg.models)
+        self.policy = make_policy(self.cfg.policy)
+        self.oms = Oms(self.cfg, self.specs, session_id, limiter)
+        self.records: list[DecisionRecord] = []
+
+    # ------------------------------------------------------------------ inputs
 
     def on_control(self, msg: ControlState) -> None:
         self.control = msg
@@ -42,20 +133,243 @@ class ExecutionEngine:
         else:
             self.unknown_symbol += 1
 
-    def on_signal(self, sig: AlphaSignal, now_ns: int) -> CycleSummary | None:
+    def on_signal(self, sig: AlphaSignal, now_ns: int, killed: bool = False) -> CycleSummary | None:
+        """A new signal: store it and run the symbol's decision cycle."""
         if not 0 <= sig.symbol_id < len(self.views):
             self.unknown_symbol += 1
             return None
-        view = self.views[sig.symbol_id]
-        view.signal = sig
+        self.views[sig.symbol_id].signal = sig
+        return self._cycle(sig.symbol_id, now_ns, killed, sig.origin_ts_ns)
+
+    def decide(self, symbol_id: int, now_ns: int, killed: bool = False, origin_ts_ns: int = 0) -> CycleSummary | None:
+        """Run a decision cycle on the latest inputs (a snapshot-driven or timer-driven cycle)."""
+        if not 0 <= symbol_id < len(self.views):
+            self.unknown_symbol += 1
+            return None
+        snap = self.views[symbol_id].snapshot
+        return self._cycle(symbol_id, now_ns, killed, origin_ts_ns or (snap.origin_ts_ns if snap else now_ns))
+
+    def tick(self, now_ns: int, killed: bool = False) -> None:
+        """Timers without a decision: stale detection, lookups, periodic reconciliation; kill cancels."""
+        self.oms.check_timeouts(now_ns)
+        if killed:
+            self.oms.cancel_all(now_ns, "kill switch")
+
+    # ------------------------------------------------------------------ venue feedback (see Oms)
+
+    def on_order_result(self, cloid: str, now_ns: int, kind: Literal["resting", "filled", "error"], oid: int = 0,
+                        total_sz: float = 0.0, error: str = "") -> None:
+        self.oms.on_order_result(cloid, now_ns, kind, oid, total_sz, error)
+
+    def on_cancel_result(self, cloid: str, now_ns: int, ok: bool, error: str = "") -> None:
+        self.oms.on_cancel_result(cloid, now_ns, ok, error)
+
+    def on_request_failed(self, request_id: int, now_ns: int, maybe_delivered: bool, reason: str = "") -> None:
+        self.oms.on_request_failed(request_id, now_ns, maybe_delivered, reason)
+
+    def on_order_update(self, now_ns: int, v: VenueOrder) -> None:
+        self.oms.on_order_update(now_ns, v)
+
+    def on_order_status(self, now_ns: int, cloid: str, found: VenueOrder | None) -> None:
+        self.oms.on_order_status(now_ns, cloid, found)
+
+    def on_open_orders(self, now_ns: int, orders: Sequence[VenueOrder], symbol_ids: Sequence[int] | None = None) -> None:
+        self.oms.on_open_orders(now_ns, orders, symbol_ids)
+
+    def on_fill(self, now_ns: int, symbol_id: int, cloid: str | None, oid: int, trade_id: int, is_buy: bool,
+                px: float, qty: float, fee: float, is_maker: bool, remote_ts_ms: int = 0) -> bool:
+        snap = self.views[symbol_id].snapshot if 0 <= symbol_id < len(self.views) else None
+        mid = snap.mid_px if snap is not None else 0.0
+        return self.oms.on_fill(now_ns, symbol_id, cloid, oid, trade_id, is_buy, px, qty, fee, is_maker,
+                                remote_ts_ms, mid)
+
+    def set_position(self, symbol_id: int, qty: float) -> bool:
+        return self.oms.set_position(symbol_id, qty)
+
+    def request_open_orders(self, now_ns: int, reason: str) -> bool:
+        return self.oms.request_open_orders(now_ns, reason)
+
+    # ------------------------------------------------------------------ outboxes
+
+    def drain_requests(self) -> list[ExchangeRequest | InfoRequest]:
+        out = self.oms.requests
+        self.oms.requests = []
+        return out
+
+    def drain_events(self) -> list[OrderEvent | Fill]:
+        out = self.oms.events
+        self.oms.events = []
+        return out
+
+    def drain_records(self) -> list[DecisionRecord]:
+        out = self.records
+        self.records = []
+        return out
+
+    # ------------------------------------------------------------------ the cycle
+
+    def _limits(self, view: SymbolView, mid: float) -> tuple[float, float, float, float]:
+        cfg = self.cfg
+        lim = cfg.limits_for(view.spec.name)
+        max_inv = lim.max_inventory_qty if lim.max_inventory_qty > 0.0 else cfg.max_inventory_usd / mid
+        quote = lim.quote_qty if lim.quote_qty > 0.0 else cfg.quote_notional_usd / mid
+        return max_inv, quote, cfg.taker_clip_usd / mid, cfg.reduce_clip_usd / mid
+
+    def _cycle(self, sid: int, now_ns: int, killed: bool, origin_ts_ns: int) -> CycleSummary:
         self.cycles += 1
-        mode = ExecMode.FLAT  # no quoting policy yet: never quote
+        view = self.views[sid]
+        oms = self.oms
+        b = DecisionBuilder()
+        oms.check_timeouts(now_ns)
+        snap = view.snapshot
+        sig = view.signal
+        ctrl = self.control
+        inventory = oms.effective_position(sid)
+        max_inv = quote = 0.0
+        targets: list[TargetOrder] = []
+        if killed:
+            b.set_mode(ExecMode.FLAT, "kill switch")
+            view.state.enter(ExecMode.FLAT, now_ns)
+            res = oms.sync(sid, targets, now_ns, True, origin_ts_ns, b)
+        elif snap is None or not _book_ok(snap):
+            b.set_mode(ExecMode.FLAT, "no valid two-sided book")
+            view.state.enter(ExecMode.FLAT, now_ns)
+            res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
+        elif ctrl is None:
+            b.set_mode(ExecMode.FLAT, "no control state from risk yet")
+            view.state.enter(ExecMode.FLAT, now_ns)
+            res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
+        else:
+            snap = self._with_alo_hint(sid, snap)
+            max_inv, quote, taker_clip, reduce_clip = self._limits(view, snap.mid_px)
+            oms.set_max_inventory(sid, max_inv)
+            inp = self._inputs(sid, snap, sig, ctrl, now_ns, inventory, max_inv, quote, taker_clip, reduce_clip)
+            b.safe_target = inp.safe_target
+            if self.cfg.dry_run:
+                b.set_mode(ExecMode.FLAT, "dry run: place and cancel")
+                view.state.enter(ExecMode.FLAT, now_ns)
+                res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
+                targets = self._dry_run(view, sid, inp, now_ns, origin_ts_ns, b, res)
+            else:
+                targets = self._apply_control(self.policy.decide(inp, view.state, b), ctrl, inventory, b)
+                res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
+        b.targets = targets
+        self.records.append(self._record(sid, now_ns, origin_ts_ns, snap, sig, ctrl, killed, inventory, max_inv,
+                                         quote, b))
         return CycleSummary(
-            symbol_id=sig.symbol_id,
+            symbol_id=sid,
             ts_ns=now_ns,
-            origin_ts_ns=sig.origin_ts_ns,
+            origin_ts_ns=origin_ts_ns,
             cycle=self.cycles,
-            mode=int(mode),
-            n_actions=0,
-            inventory=view.inventory,
+            mode=int(b.mode),
+            n_actions=res.n_items,
+            inventory=inventory,
+        )
+
+    def _with_alo_hint(self, sid: int, snap: StateSnapshot) -> StateSnapshot:
+        """A post-only rejection newer than the snapshot tells a fresher BBO: quote against it."""
+        hint = self.oms.alo_bbo(sid)
+        if hint is None:
+            return snap
+        bid, ask, ts = hint
+        if ts <= snap.ts_ns or not 0.0 < bid < ask or (bid == snap.best_bid and ask == snap.best_ask):
+            return snap
+        mid = (bid + ask) / 2.0
+        return msgspec.structs.replace(snap, best_bid=bid, best_ask=ask, mid_px=mid,
+                                       spread_bps=(ask - bid) / mid * 1e4,
+                                       microprice=min(max(snap.microprice, bid), ask))
+
+    def _inputs(self, sid: int, snap: StateSnapshot, sig: AlphaSignal | None, ctrl: ControlState, now_ns: int,
+                inventory: float, max_inv: float, quote: float, taker_clip: float, reduce_clip: float) -> CycleInputs:
+        cfg = self.cfg
+        view = self.views[sid]
+        toxicity = snap.toxicity
+        toxic_prob = snap.toxic_prob
+        target = 0.0
+        skew = 0.0
+        if sig is not None:
+            toxicity = max(toxicity, sig.toxicity)
+            toxic_prob = max(toxic_prob, sig.toxic_prob) if math.isfinite(sig.toxic_prob) else toxic_prob
+            target = sig.target_inventory
+            skew = sig.lead_lag_skew_bps
+        hb, hs = self.oms.headroom(sid)
+        live_bid = live_ask = 0.0
+        rank_bid = rank_ask = -1.0
+        for r in self.oms.settled_passive(sid):
+            if r.side > 0 and r.px > live_bid:
+                live_bid = r.px
+                rank_bid = snap.queue_rank_bid if r.px == snap.best_bid else -1.0
+            elif r.side < 0 and (live_ask == 0.0 or r.px < live_ask):
+                live_ask = r.px
+                rank_ask = snap.queue_rank_ask if r.px == snap.best_ask else -1.0
+        size_mult = ctrl.size_multiplier if math.isfinite(ctrl.size_multiplier) else 0.0
+        spread_mult = ctrl.spread_multiplier if math.isfinite(ctrl.spread_multiplier) else 1.0
+        inp = CycleInputs(
+            cfg=cfg, spec=view.spec, grid=view.grid, snap=snap, now_ns=now_ns, qv=self.qv, fill=self.fill,
+            inventory=inventory, max_inv=max_inv, quote_qty=quote, taker_clip_qty=taker_clip,
+            reduce_clip_qty=reduce_clip, size_mult=max(size_mult, 0.0), spread_mult=max(spread_mult, 1.0),
+            target=target, toxicity=toxicity, toxic_prob=toxic_prob, lead_lag_skew_bps=skew,
+            headroom_buy=hb, headroom_sell=hs, min_notional_usd=cfg.oms.min_notional_usd,
+            live_bid_px=live_bid, live_bid_rank=rank_bid, live_ask_px=live_ask, live_ask_rank=rank_ask,
+        )
+        inp.safe_target = safe_target(target, max_inv, snap.sigma_realized_1m, cfg.baseline_sigma_bps)
+        return inp
+
+    def _apply_control(self, targets: list[TargetOrder], ctrl: ControlState, inventory: float,
+                       b: DecisionBuilder) -> list[TargetOrder]:
+        """Risk's allowed sides and reduce-only applied to the policy's targets."""
+        out = []
+        for t in targets:
+            if (t.side > 0 and not ctrl.allowed_sides & SIDES_BID) or (t.side < 0 and not ctrl.allowed_sides & SIDES_ASK):
+                b.reason(f"{'bid' if t.side > 0 else 'ask'} not allowed by risk")
+                continue
+            if ctrl.reduce_only and not t.reduce_only:
+                if t.side * inventory >= 0.0:
+                    b.reason(f"{'bid' if t.side > 0 else 'ask'} dropped: risk says reduce-only")
+                    continue
+                t = msgspec.structs.replace(t, qty=min(t.qty, abs(inventory)), reduce_only=True)
+            out.append(t)
+        return out
+
+    def _dry_run(self, view: SymbolView, sid: int, inp: CycleInputs, now_ns: int, origin_ts_ns: int,
+                 b: DecisionBuilder, res: SyncResult) -> list[TargetOrder]:
+        """Seed 002 level 2: one far post-only order at a time, cancelled by the OMS on its ack."""
+        if self.oms.dry_run_in_flight(sid):
+            b.reason("dry run: previous order still in flight")
+            return []
+        if now_ns - view.last_dry_run_ns < self.cfg.dry_run_interval_ms * 1_000_000:
+            return []
+        t = dry_run_target(inp, view.dry_run_side)
+        if t is None:
+            return []
+        out = self.oms.place_dry_run(sid, t, now_ns, False, origin_ts_ns, b)
+        if out.placed:
+            view.last_dry_run_ns = now_ns
+            view.dry_run_side = -view.dry_run_side
+        res.placed += out.placed
+        return [t]
+
+    def _record(self, sid: int, now_ns: int, origin_ts_ns: int, snap: StateSnapshot | None, sig: AlphaSignal | None,
+                ctrl: ControlState | None, killed: bool, inventory: float, max_inv: float, quote: float,
+                b: DecisionBuilder) -> DecisionRecord:
+        s = snap
+        return DecisionRecord(
+            symbol_id=sid, cycle=self.cycles, ts_ns=now_ns, origin_ts_ns=origin_ts_ns, policy=self.policy.name,
+            snapshot_seq=s.seq if s else -1, signal_seq=sig.seq if sig else -1,
+            best_bid=s.best_bid if s else 0.0, best_ask=s.best_ask if s else 0.0, mid_px=s.mid_px if s else 0.0,
+            microprice=s.microprice if s else 0.0, spread_bps=s.spread_bps if s else 0.0,
+            sigma_ewma=s.sigma_ewma if s else 0.0, sigma_realized_1m=s.sigma_realized_1m if s else 0.0,
+            regime=s.regime if s else -1, toxicity=max(s.toxicity if s else 0, sig.toxicity if sig else 0),
+            toxic_prob=max(s.toxic_prob if s else 0.0, sig.toxic_prob if sig else 0.0), ofi_500ms=s.ofi_500ms if s else 0.0,
+            inventory_qty=inventory, snapshot_inventory_qty=s.inventory if s else 0.0,
+            target_inventory_qty=sig.target_inventory if sig else 0.0, safe_target_qty=b.safe_target,
+            max_inventory_qty=max_inv, quote_qty=quote,
+            control_seq=ctrl.seq if ctrl else -1, safety_level=ctrl.safety_level if ctrl else -1,
+            exposure_level=ctrl.exposure_level if ctrl else -1, size_multiplier=ctrl.size_multiplier if ctrl else 0.0,
+            spread_multiplier=ctrl.spread_multiplier if ctrl else 1.0,
+            control_reduce_only=ctrl.reduce_only if ctrl else False, allowed_sides=ctrl.allowed_sides if ctrl else 0,
+            killed=killed, mode=int(b.mode), mode_name=ExecMode(b.mode).name, direction=b.direction,
+            timeout_ms=b.timeout_ms, urgency=b.urgency, mode_reason=b.mode_reason, taker_ev_bps=b.taker_ev_bps,
+            maker_ev_bps=b.maker_ev_bps, candidates=b.candidates, targets=b.targets, actions=b.actions,
+            reasons=b.reasons,
         )

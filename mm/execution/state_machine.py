@@ -1,0 +1,183 @@
+"""The per-symbol execution state machine (seed 000 §2.5): modes, mode selection, dispatch.
+
+Owns :class:`SymbolState` (the mode a symbol is in, since when, the taker mode's deadline
+and counts of transitions), the risk envelope of the target (:func:`safe_target`), the
+taker-versus-maker EV comparison (:func:`taker_maker_ev`), mode selection
+(:func:`select_mode`) and :class:`StateMachinePolicy`, which selects a mode and runs its
+handler (:mod:`mm.execution.mode_handlers`).
+
+Mode selection, in this order (every threshold is ``ExecutionConfig``):
+
+1. ``|inventory| > max`` -> InventoryReduce{urgency = over_max_urgency}.
+2. Toxic (the worse of the snapshot's and the signal's verdicts) -> InventoryReduce
+   {toxic_reduce_urgency} when ``|inventory| > toxic_reduce_inv_frac * max``, else Flat.
+   Toxicity is consulted before every transition, so Maker is never entered while Toxic.
+3. A TakerEntry/TakerExit chosen less than ``taker_timeout_ms`` ago persists while the gap
+   to the target is still large and in the same direction.
+4. ``|target - inventory| > taker_gap_frac * max`` and the taker EV beats the maker EV ->
+   TakerExit{urgency = gap / max} when the trade only reduces the position, else
+   TakerEntry{direction, taker_timeout_ms}.
+5. Near flat (``|inventory| < flat_inv_frac * max`` and ``|target| < flat_target_frac *
+   max``) with no candidate level of positive queue value on either side -> Flat.
+6. Otherwise Maker.
+
+EV of closing the gap, bps of the traded notional, over the taker horizon T:
+``taker = alpha + risk - half_spread - taker_fee``; ``maker = P(fill at the touch in T) *
+(queue_value(touch) + alpha + risk)``, where alpha is the lead-lag skew in the trade's
+direction and risk = ``inv_risk_coef * gap/max * sigma(T)`` (the inventory risk removed).
+"""
+
+from __future__ import annotations
+
+import math
+
+from mm.execution.decision import DecisionBuilder
+from mm.execution.mode_handlers import (
+    CycleInputs,
+    handle_flat,
+    handle_inventory_reduce,
+    handle_maker,
+    handle_taker_entry,
+    handle_taker_exit,
+)
+from mm.execution.order_diff import TargetOrder
+from mm.schema import ExecMode, Toxicity
+
+
+class SymbolState:
+    """A symbol's mode and its memory across cycles."""
+
+    __slots__ = ("direction", "mode", "mode_since_ns", "taker_until_ns", "transitions", "urgency")
+
+    def __init__(self) -> None:
+        self.mode = ExecMode.FLAT
+        self.mode_since_ns = 0
+        self.direction = 0
+        self.urgency = 0.0
+        self.taker_until_ns = 0
+        self.transitions = 0
+
+    def enter(self, mode: ExecMode, now_ns: int, direction: int = 0, urgency: float = 0.0,
+              timeout_ms: int = 0) -> None:
+        if mode != self.mode:
+            self.transitions += 1
+            self.mode_since_ns = now_ns
+            if mode in (ExecMode.TAKER_ENTRY, ExecMode.TAKER_EXIT):
+                self.taker_until_ns = now_ns + timeout_ms * 1_000_000
+        self.mode = mode
+        self.direction = direction
+        self.urgency = urgency
+
+
+def safe_target(target: float, max_inv: float, sigma_realized_1m_bps: float, baseline_sigma_bps: float) -> float:
+    """The target clamped to ±max, then to ±max scaled down by volatility above the baseline."""
+    if not math.isfinite(target):
+        return 0.0
+    t = min(max(target, -max_inv), max_inv)
+    ratio = sigma_realized_1m_bps / baseline_sigma_bps if math.isfinite(sigma_realized_1m_bps) else math.inf
+    vol_max = max_inv / max(ratio, 1.0)
+    return min(max(t, -vol_max), vol_max)
+
+
+def taker_maker_ev(inp: CycleInputs, direction: int) -> tuple[float, float]:
+    """(taker EV, maker EV) in bps of notional of closing the gap in ``direction``."""
+    cfg = inp.cfg
+    snap = inp.snap
+    horizon_s = cfg.taker_timeout_ms / 1000.0
+    half_spread_bps = (snap.best_ask - snap.best_bid) / snap.mid_px * 1e4 / 2.0
+    skew = inp.lead_lag_skew_bps
+    alpha = direction * skew if math.isfinite(skew) else 0.0
+    gap_frac = min(abs(inp.safe_target - inp.inventory) / inp.max_inv, 1.0) if inp.max_inv > 0.0 else 1.0
+    risk = cfg.inv_risk_coef * gap_frac * inp.sigma_horizon_bps(horizon_s)
+    taker = alpha + risk - half_spread_bps - cfg.models.taker_fee_bps
+    touch = inp.touch(direction)
+    qv = inp.queue_value(direction, touch, cfg.join_rank_frac)
+    p = inp.fill.fill_prob(direction, touch, horizon_s, snap)
+    maker = p * (qv + alpha + risk)
+    return taker, maker
+
+
+def _best_touch_qv(inp: CycleInputs, side: int) -> float:
+    """The highest queue value over the passive candidate levels of one side."""
+    touch = inp.touch(side)
+    best = -math.inf
+    for px, _ in inp.offset_levels(side):
+        if not inp.passive_ok(side, px):
+            continue
+        rank = 0.0 if side * (px - touch) > 0.0 else inp.cfg.join_rank_frac
+        best = max(best, inp.queue_value(side, px, rank))
+    return best
+
+
+def select_mode(inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> None:
+    """Choose this cycle's mode (seed 000 §2.5.2 step 4) into ``b`` and ``state``."""
+    cfg = inp.cfg
+    inv = inp.inventory
+    mx = inp.max_inv
+    now = inp.now_ns
+    if abs(inv) > mx:
+        _enter(state, b, now, ExecMode.INVENTORY_REDUCE, "inventory over max", urgency=cfg.over_max_urgency)
+        return
+    if inp.toxicity >= Toxicity.TOXIC:
+        if abs(inv) > cfg.toxic_reduce_inv_frac * mx:
+            _enter(state, b, now, ExecMode.INVENTORY_REDUCE, "toxic while holding inventory",
+                   urgency=cfg.toxic_reduce_urgency)
+        else:
+            _enter(state, b, now, ExecMode.FLAT, "toxic")
+        return
+    gap = inp.safe_target - inv
+    big_gap = abs(gap) > cfg.taker_gap_frac * mx
+    direction = 1 if gap > 0.0 else -1
+    if (
+        state.mode in (ExecMode.TAKER_ENTRY, ExecMode.TAKER_EXIT)
+        and now < state.taker_until_ns
+        and big_gap
+        and direction == state.direction
+    ):
+        _enter(state, b, now, state.mode, "taker mode persists until its timeout", direction=direction,
+               urgency=min(abs(gap) / mx, 1.0), timeout_ms=cfg.taker_timeout_ms)
+        return
+    if big_gap:
+        taker, maker = taker_maker_ev(inp, direction)
+        b.taker_ev_bps = taker
+        b.maker_ev_bps = maker
+        if taker > maker:
+            reduces = inv != 0.0 and direction == (-1 if inv > 0.0 else 1) and inp.safe_target * inv >= 0.0
+            if reduces:
+                _enter(state, b, now, ExecMode.TAKER_EXIT, "gap to target, taker EV beats maker EV, reducing",
+                       direction=direction, urgency=min(abs(gap) / mx, 1.0), timeout_ms=cfg.taker_timeout_ms)
+            else:
+                _enter(state, b, now, ExecMode.TAKER_ENTRY, "gap to target, taker EV beats maker EV",
+                       direction=direction, urgency=min(abs(gap) / mx, 1.0), timeout_ms=cfg.taker_timeout_ms)
+            state.taker_until_ns = now + cfg.taker_timeout_ms * 1_000_000  # a fresh choice, a fresh timeout
+            return
+    if abs(inv) < cfg.flat_inv_frac * mx and abs(inp.safe_target) < cfg.flat_target_frac * mx:
+        if _best_touch_qv(inp, 1) <= 0.0 and _best_touch_qv(inp, -1) <= 0.0:
+            _enter(state, b, now, ExecMode.FLAT, "near flat, no positive queue value on either side")
+            return
+    _enter(state, b, now, ExecMode.MAKER, "maker")
+
+
+def _enter(state: SymbolState, b: DecisionBuilder, now_ns: int, mode: ExecMode, reason: str, direction: int = 0,
+           urgency: float = 0.0, timeout_ms: int = 0) -> None:
+    state.enter(mode, now_ns, direction, urgency, timeout_ms)
+    b.set_mode(mode, reason, direction, timeout_ms, urgency)
+
+
+class StateMachinePolicy:
+    """The design policy: select a mode, then run its handler."""
+
+    name = "state_machine"
+
+    def decide(self, inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> list[TargetOrder]:
+        select_mode(inp, state, b)
+        mode = state.mode
+        if mode == ExecMode.MAKER:
+            return handle_maker(inp, b)
+        if mode == ExecMode.TAKER_ENTRY:
+            return handle_taker_entry(inp, b, state.direction)
+        if mode == ExecMode.TAKER_EXIT:
+            return handle_taker_exit(inp, b, state.urgency)
+        if mode == ExecMode.INVENTORY_REDUCE:
+            return handle_inventory_reduce(inp, b, state.urgency)
+        return handle_flat(inp, b)
