@@ -32,7 +32,8 @@ flow or pressure towards our side being hit: selling for a bid, buying for an as
 ==================  ===================================================================
 rank_frac           queue rank at our level, 0 front .. 1 back
 log_ahead           ln(1 + depth ahead / qty_scale): better levels plus rank x our level
-level_ticks         ticks behind the touch (0 = joining the best; negative = improving)
+level_ticks         ticks behind the touch (0 = joining the best; -1 = one tick inside the
+                    spread, a new level), clipped to [-5, 20]
 imbalance_fill      -s * book_imbalance (top-k)
 ofi_fill            -s * ofi_500ms / qty_scale, clipped to [-5, 5]
 ofi2_fill           -s * ofi_2s / qty_scale, clipped to [-5, 5]
@@ -45,15 +46,18 @@ spread_ticks        spread in ticks, clipped to [0, 20]
 ==================  ===================================================================
 
 Depth ahead uses the snapshot's ``depth_bids/asks``, taking levels to be one tick apart
-near the touch (true on BTC/ETH about 95% of the time). The rank at our level is the
-snapshot's ``queue_rank_bid/ask`` when ``px`` is the best price and we rest there
-(rank >= 0), otherwise 1.0 (a new order joins at the back); :meth:`FillSurvivalModel.fill_prob_at_rank`
-takes it explicitly.
+near the touch (true on BTC/ETH about 95% of the time). The rank at our level
+(:func:`resting_rank`) is the snapshot's ``queue_rank_bid/ask`` when ``px`` is the best
+price and we rest there (rank >= 0), 0 for a price inside the spread (a new level), and
+otherwise 1.0 (a new order joins at the back); :meth:`FillSurvivalModel.fill_prob_at_rank`
+takes it explicitly. A non-finite snapshot field is treated as absent, so the output is
+always a probability.
 
 The baseline (:class:`SymmetricFillBaseline`) is the old ``1 - exp(-kappa exp(-delta /
 delta_char) T)`` with delta the distance from the mid in bps, the same for both sides and
 blind to the queue; ``kappa`` and ``delta_char`` are fitted by maximum likelihood on the
-same labels (fills as events, everything else censoring) so that the comparison is fair.
+same labels and the same target (the binary "filled before escaping, within h" at the
+standard horizons, a complementary log-log binomial), so that the comparison is fair.
 
 Model file: msgspec JSON ``{"format": "mm.fill_survival", "version": 1, ...}``
 (:class:`FillSurvivalParams`); :func:`decode_params` is pure (bytes in) and refuses a file
@@ -110,51 +114,62 @@ def level_ticks(snap: StateSnapshot, side: int, px: float, tick_px: float) -> in
     return round((best - px) / tick_px) if side > 0 else round((px - best) / tick_px)
 
 
+
+def _pos(x: float) -> float:
+    return x if 0.0 < x < math.inf else 0.0
+
+
 def depth_ahead_qty(snap: StateSnapshot, side: int, level: int, rank_frac: float) -> float:
     """Displayed qty that trades before an order ``level`` ticks behind the touch at
-    ``rank_frac`` in its level: the better levels plus ``rank_frac`` of its own."""
+    ``rank_frac`` in its level: the better levels plus ``rank_frac`` of its own (0 for a
+    new level inside the spread)."""
     depth = snap.depth_bids if side > 0 else snap.depth_asks
     if level < 0:
         return 0.0
     n = len(depth)
     k = level if level < n else n
-    ahead = sum(depth[:k])
+    ahead = sum(_pos(q) for q in depth[:k])
     if level < n:
-        ahead += rank_frac * depth[level]
+        ahead += rank_frac * _pos(depth[level])
     return ahead
 
 
 def resting_rank(snap: StateSnapshot, side: int, px: float) -> float:
-    """Our rank at ``px`` from the snapshot when we rest at the best there, else 1.0 (join)."""
-    if side > 0:
-        r = snap.queue_rank_bid if px == snap.best_bid else -1.0
-    else:
-        r = snap.queue_rank_ask if px == snap.best_ask else -1.0
+    """The queue rank an order at ``px`` would have: the snapshot's rank of our resting
+    order when we rest at the best there; 0.0 for a price better than the touch (a new
+    level: we are its whole queue); else 1.0 (a new order joins at the back)."""
+    best = snap.best_bid if side > 0 else snap.best_ask
+    if best > 0.0 and (px > best if side > 0 else px < best):
+        return 0.0
+    r = (snap.queue_rank_bid if side > 0 else snap.queue_rank_ask) if px == best else -1.0
     return r if 0.0 <= r <= 1.0 else 1.0
 
 
 def fill_features(snap: StateSnapshot, side: int, level: int, rank_frac: float, tick_px: float,
                   qty_scale: float) -> list[float]:
-    """The feature vector in ``FILL_FEATURES`` order (see the module docstring)."""
+    """The feature vector in ``FILL_FEATURES`` order (see the module docstring). Every
+    entry is finite whatever the snapshot holds (non-finite fields count as absent; a
+    non-finite rank as the back of the queue)."""
     s = 1.0 if side > 0 else -1.0
-    r = _clip(rank_frac, 0.0, 1.0)
+    r = _clip(rank_frac, 0.0, 1.0) if math.isfinite(rank_frac) else 1.0
     inv_q = 1.0 / qty_scale if qty_scale > 0.0 else 0.0
     ahead = depth_ahead_qty(snap, side, level, r)
-    mid = snap.mid_px
-    lead = (snap.ref_mid_px - mid) / mid * 1e4 if (snap.ref_mid_px > 0.0 and mid > 0.0) else 0.0
+    mid = _pos(snap.mid_px)
+    ref = _pos(snap.ref_mid_px)
+    lead = (ref - mid) / mid * 1e4 if (ref > 0.0 and mid > 0.0) else 0.0
     spread_ticks = (snap.best_ask - snap.best_bid) / tick_px if (tick_px > 0.0 and mid > 0.0) else 0.0
     probs = snap.regime_probs
     return [
         r,
-        math.log1p(max(ahead, 0.0) * inv_q),
-        float(level),
+        math.log1p(ahead * inv_q),
+        _clip(float(level), -5.0, 20.0),
         _clip(-s * snap.book_imbalance, -1.0, 1.0),
         _clip(-s * snap.ofi_500ms * inv_q, -5.0, 5.0),
         _clip(-s * snap.ofi_2s * inv_q, -5.0, 5.0),
-        math.log(max(snap.sigma_ewma, 0.0) + 0.01),
-        probs[0] if len(probs) > 0 else 0.0,
-        probs[2] if len(probs) > 2 else 0.0,
-        probs[3] if len(probs) > 3 else 0.0,
+        math.log(_pos(snap.sigma_ewma) + 0.01),
+        _clip(probs[0], 0.0, 1.0) if len(probs) > 0 else 0.0,
+        _clip(probs[2], 0.0, 1.0) if len(probs) > 2 else 0.0,
+        _clip(probs[3], 0.0, 1.0) if len(probs) > 3 else 0.0,
         _clip(snap.toxic_prob, 0.0, 1.0),
         _clip(-s * lead, -20.0, 20.0),
         _clip(-s * snap.vwap_direction, -1.0, 1.0),
@@ -274,7 +289,7 @@ class SymmetricFillBaseline:
 
     def fill_prob(self, side: int, px: float, horizon_s: float, snap: StateSnapshot) -> float:
         mid = snap.mid_px
-        if not (mid > 0.0 and horizon_s > 0.0):
+        if not (0.0 < mid < math.inf and 0.0 < horizon_s < math.inf and math.isfinite(px)):
             return 0.0
         s = 1.0 if side > 0 else -1.0
         delta_bps = s * (mid - px) / mid * 1e4
@@ -317,12 +332,14 @@ class FillSurvivalModel:
 
     def predict(self, x: list[float], horizon_s: float) -> float:
         """P(fill within horizon) for a feature vector (the model as ``predict(state)``)."""
+        if not 0.0 < horizon_s < math.inf:
+            return 0.0
         ef, ee = self.etas(x)
         return competing_fill_prob(horizon_s, self._edges, self._bf, ef, self._be, ee)
 
     def fill_prob_at_rank(self, side: int, px: float, rank_frac: float, horizon_s: float,
                           snap: StateSnapshot) -> float:
-        if snap.mid_px <= 0.0:
+        if not (0.0 < snap.mid_px < math.inf and math.isfinite(px)):
             return 0.0
         lvl = level_ticks(snap, side, px, self.tick_px)
         x = fill_features(snap, side, lvl, rank_frac, self.tick_px, self.qty_scale)
@@ -334,7 +351,7 @@ class FillSurvivalModel:
 
     def fill_probs_standard(self, side: int, px: float, snap: StateSnapshot) -> tuple[float, float, float]:
         """P(fill) within 0.5 s, 1 s and 3 s, sharing one feature vector."""
-        if snap.mid_px <= 0.0:
+        if not (0.0 < snap.mid_px < math.inf and math.isfinite(px)):
             return (0.0, 0.0, 0.0)
         lvl = level_ticks(snap, side, px, self.tick_px)
         x = fill_features(snap, side, lvl, resting_rank(snap, side, px), self.tick_px, self.qty_scale)

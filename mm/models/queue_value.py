@@ -113,27 +113,35 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return x if x == x else 0.0
 
 
+def _pos(x: float) -> float:
+    """x if finite and > 0, else 0.0 (a bad snapshot field is treated as absent)."""
+    return x if 0.0 < x < math.inf else 0.0
+
+
 def delta_bps(snap: StateSnapshot, side: int, px: float) -> float:
     """s * (mid - px) / mid in bps: how far on our side of the mid the order rests."""
-    mid = snap.mid_px
-    if mid <= 0.0:
+    mid = _pos(snap.mid_px)
+    if mid <= 0.0 or not math.isfinite(px):
         return 0.0
     return (mid - px) / mid * 1e4 if side > 0 else (px - mid) / mid * 1e4
 
 
 def qv_features(snap: StateSnapshot, side: int, px: float, rank_frac: float, qty_scale: float) -> list[float]:
-    """The feature vector in ``QV_FEATURES`` order (see the module docstring)."""
+    """The feature vector in ``QV_FEATURES`` order (see the module docstring). Every entry
+    is finite whatever the snapshot holds (non-finite fields count as absent; a non-finite
+    rank as the back of the queue)."""
     s = 1.0 if side > 0 else -1.0
-    r = _clip(rank_frac, 0.0, 1.0)
+    r = _clip(rank_frac, 0.0, 1.0) if math.isfinite(rank_frac) else 1.0
     inv_q = 1.0 / qty_scale if qty_scale > 0.0 else 0.0
-    mid = snap.mid_px
+    mid = _pos(snap.mid_px)
     half = 0.5 * (snap.best_ask - snap.best_bid)
-    micro = (snap.microprice - mid) / half if (half > 0.0 and mid > 0.0) else 0.0
-    lead = (snap.ref_mid_px - mid) / mid * 1e4 if (snap.ref_mid_px > 0.0 and mid > 0.0) else 0.0
+    micro = (snap.microprice - mid) / half if (0.0 < half < math.inf and mid > 0.0) else 0.0
+    ref = _pos(snap.ref_mid_px)
+    lead = (ref - mid) / mid * 1e4 if (ref > 0.0 and mid > 0.0) else 0.0
     probs = snap.regime_probs
     ofi_adv = _clip(-s * snap.ofi_500ms * inv_q, -5.0, 5.0)
-    log_sigma = math.log(max(snap.sigma_ewma, 0.0) + 0.01)
-    p_cascade = probs[3] if len(probs) > 3 else 0.0
+    log_sigma = math.log(_pos(snap.sigma_ewma) + 0.01)
+    p_cascade = _clip(probs[3], 0.0, 1.0) if len(probs) > 3 else 0.0
     tox = _clip(snap.toxic_prob, 0.0, 1.0)
     lead_adv = _clip(-s * lead, -20.0, 20.0)
     return [
@@ -146,8 +154,8 @@ def qv_features(snap: StateSnapshot, side: int, px: float, rank_frac: float, qty
         _clip(-s * snap.vwap_direction, -1.0, 1.0),
         _clip(-s * snap.trade_sign_run_length / 5.0, -2.0, 2.0),
         log_sigma,
-        probs[0] if len(probs) > 0 else 0.0,
-        probs[2] if len(probs) > 2 else 0.0,
+        _clip(probs[0], 0.0, 1.0) if len(probs) > 0 else 0.0,
+        _clip(probs[2], 0.0, 1.0) if len(probs) > 2 else 0.0,
         p_cascade,
         tox,
         lead_adv,
@@ -214,13 +222,13 @@ class HeuristicQueueValue:
 
     def adverse_bps(self, side: int, rank_frac: float, snap: StateSnapshot) -> float:
         c = self.cfg
-        sigma_h = max(snap.sigma_ewma, 0.0) * self._h_scale
+        sigma_h = _pos(snap.sigma_ewma) * self._h_scale
         probs = snap.regime_probs
         a = self._a
         base = 0.0
         for i in range(min(4, len(probs))):
-            base += probs[i] * a[i]
-        r = _clip(rank_frac, 0.0, 1.0)
+            base += _clip(probs[i], 0.0, 1.0) * a[i]
+        r = _clip(rank_frac, 0.0, 1.0) if math.isfinite(rank_frac) else 1.0
         s = 1.0 if side > 0 else -1.0
         ofi_adv = _clip(-s * snap.ofi_500ms / c.qty_scale, -5.0, 5.0)
         extra = c.ofi_as_sigmas * (ofi_adv if ofi_adv > 0.0 else 0.0) + c.toxic_as_sigmas * _clip(
@@ -229,8 +237,8 @@ class HeuristicQueueValue:
         return sigma_h * (base * (1.0 + c.rank_as_mult * r) + extra)
 
     def queue_value(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
-        """Expected edge in bps of a fill, net of the maker fee."""
-        if snap.mid_px <= 0.0:
+        """Expected edge in bps of a fill, net of the maker fee; -inf without a mid or price."""
+        if not (0.0 < snap.mid_px < math.inf and math.isfinite(px)):
             return -math.inf
         return delta_bps(snap, side, px) - self.adverse_bps(side, rank_frac, snap) - self.maker_fee_bps
 
@@ -315,7 +323,8 @@ class QueueValueModel:
         return self.predict(qv_features(snap, side, px, rank_frac, self.qty_scale))
 
     def queue_value(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
-        """Execution's Protocol method: expected edge of a fill in bps, net of the maker fee."""
-        if snap.mid_px <= 0.0:
+        """Execution's Protocol method: expected edge of a fill in bps, net of the maker fee;
+        -inf without a mid or price (never quote into an unknown book)."""
+        if not (0.0 < snap.mid_px < math.inf and math.isfinite(px)):
             return -math.inf
         return self.gross_edge_bps(side, px, rank_frac, snap) - self.maker_fee_bps

@@ -64,7 +64,8 @@ class LabelConfig(msgspec.Struct, frozen=True, kw_only=True):
     Fields:
         sample_interval_ms: ms between sample times (hypothetical joins).
         joins: (level, rank) pairs placed per side at each sample: level = ticks behind the
-            touch, rank in [0, 1] = share of the level's displayed qty ahead of the order.
+            touch (-1 = one tick inside the spread, placed only when the spread leaves room,
+            rank 0: a new level), rank in [0, 1] = share of the level's displayed qty ahead.
         horizon_s: s, H: an order not filled nor escaped by then is censored.
         escape_ticks: X: the touch moving this many ticks away from the order ends it.
         markout_s: s, the mid this long after a fill marks the fill's edge.
@@ -77,7 +78,7 @@ class LabelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     sample_interval_ms: int = 250
-    joins: tuple[tuple[int, float], ...] = ((0, 0.0), (0, 0.5), (0, 1.0), (1, 1.0))
+    joins: tuple[tuple[int, float], ...] = ((0, 0.0), (0, 0.5), (0, 1.0), (1, 1.0), (-1, 0.0))
     horizon_s: float = 3.0
     escape_ticks: int = 2
     markout_s: float = 1.0
@@ -92,8 +93,8 @@ class LabelConfig(msgspec.Struct, frozen=True, kw_only=True):
         if not self.joins:
             raise ValueError("joins: at least one (level, rank)")
         for lvl, r in self.joins:
-            if lvl < 0 or not 0.0 <= r <= 1.0:
-                raise ValueError(f"joins: level >= 0 and rank in [0, 1], got {(lvl, r)!r}")
+            if lvl < -1 or not 0.0 <= r <= 1.0 or (lvl < 0 and r != 0.0):
+                raise ValueError(f"joins: level >= -1, rank in [0, 1] (0 inside the spread), got {(lvl, r)!r}")
         if not (self.horizon_s > 0.0 and self.markout_s > 0.0 and math.isfinite(self.horizon_s + self.markout_s)):
             raise ValueError("horizon_s, markout_s: must be finite and > 0")
         if self.escape_ticks < 1:
@@ -318,8 +319,8 @@ def replay(events: Iterable[object], symbol_id: int, tick_px: float, cfg: LabelC
         for side, best in ((1, pb), (-1, pa)):
             for level, rank in cfg.joins:
                 px = best - side * level * tick_px
-                if px <= 0.0:
-                    continue
+                if px <= 0.0 or (level < 0 and not pb + 0.5 * tick_px < px < pa - 0.5 * tick_px):
+                    continue  # inside the spread only when there is room
                 key = len(res.j_t0)
                 order = tracker.add_order(key, side, px, cfg.order_qty, t, rank_frac=rank)
                 res.j_snap.append(si)
