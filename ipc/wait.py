@@ -25,7 +25,7 @@ from typing import Final
 
 import posix_ipc
 
-from ipc.ring import SEQ_MASK, RingReader
+from ipc.ring import RingReader
 
 __all__ = ["WAIT_STRATEGIES", "Waiter", "Waker"]
 
@@ -137,15 +137,14 @@ class Waiter:
 
     @staticmethod
     def _spin(readers: list[RingReader], deadline: int) -> bool:
-        # the readers' cursors cannot move while we wait: watch their slots' seq words
-        # directly (a method call per look would double the time a look takes)
+        # the readers' cursors cannot move while we wait: watch their rings' published
+        # words directly (a method call per look would double the time a look takes)
         clock = time.monotonic_ns
         if len(readers) == 1:
             words, k, c = readers[0].watch_word()
             while True:
                 for _ in range(_CLOCK_EVERY):
-                    s = words[k]
-                    if s == c or (s & SEQ_MASK) > c:
+                    if words[k] >= c:
                         return True
                 if clock() >= deadline:
                     return readers[0].available()
@@ -153,8 +152,7 @@ class Waiter:
         while True:
             for _ in range(_CLOCK_EVERY):
                 for words, k, c in watched:
-                    s = words[k]
-                    if s == c or (s & SEQ_MASK) > c:
+                    if words[k] >= c:
                         return True
             if clock() >= deadline:
                 return any(r.available() for r in readers)
