@@ -16,14 +16,15 @@ meant:
 - ``atomic_cas`` / ``ptr_cas``: ``cmpxchg seq_cst`` (``lock cmpxchg``)
 - ``atomic_fetch_add``, ``atomic_fetch_or`` / ``ptr_fetch_or``: ``atomicrmw`` (``lock xadd``,
   ``lock or`` or a ``lock cmpxchg`` loop)
-- ``fence_seq_cst``: ``fence seq_cst`` (``mfence``): the only way to keep a later load from
-  passing an earlier store on x86
+- ``fence_seq_cst``: ``fence seq_cst`` (``mfence``): keeps a later load from passing an
+  earlier store, which x86 otherwise allows (a locked read-modify-write does too)
 - ``fence_acq_rel``: ``fence acq_rel``: no instruction on x86 (TSO already keeps load-load,
   load-store and store-store order) but LLVM moves no memory access across it
 
-Each exists in two forms: on a one-dimensional ``int64``/``uint64`` numpy array and an
-index (``atomic_load_acquire(arr, i)``), and on a raw address given as an integer
-(``ptr_load_acquire(addr)``). The address form lets hot functions take plain integers
+The accesses come in two forms: on a one-dimensional ``int64``/``uint64`` numpy array and
+an index (``atomic_load_acquire(arr, i)``), and on a raw address given as an integer
+(``ptr_load_acquire(addr)``); ``ptr_memcpy`` and ``buffer_address`` (the address of a
+``bytes`` or array's data) complete the address form. The address form lets hot functions take plain integers
 instead of arrays, which makes numba's per-call dispatch cheaper (no array unboxing).
 Addresses must be 8-byte aligned; an aligned 8-byte access is single-copy atomic on
 x86-64. The address forms type every value as a signed 64-bit integer (numba turns mixed
