@@ -150,9 +150,10 @@ class DiffConfig(msgspec.Struct, frozen=True, kw_only=True):
     """``[execution.diff]``: tolerance bands of the order diff (against cancel/replace churn).
 
     A live order is kept as is when its price is within ``px_tolerance_ticks`` ticks of
-    the target's and its remaining size within ``qty_tolerance_frac`` of the target size
-    (relative to the target). Outside the band it is modified (batchModify) when acked,
-    else left until it is; a live order with no target is cancelled.
+    the target's and its remaining size is between ``(1 - qty_tolerance_frac)`` x the target
+    size and the target size (never above it). Outside the band it is modified
+    (batchModify) when acked, else left until it is; a live order with no target is
+    cancelled.
 
     Fields:
         px_tolerance_ticks: ticks, >= 0.

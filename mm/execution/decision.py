@@ -13,8 +13,6 @@ engine finishes it into a record. It is cheap: lists of small structs, no format
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 
 from mm.execution.order_diff import TargetOrder
@@ -92,8 +90,8 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
     timeout_ms: int
     urgency: float
     mode_reason: str
-    taker_ev_bps: float
-    maker_ev_bps: float
+    taker_ev_bps: float | None
+    maker_ev_bps: float | None
     candidates: list[CandidateRecord]
     targets: list[TargetOrder]
     actions: list[ActionRecord]
@@ -124,8 +122,8 @@ class DecisionBuilder:
         self.timeout_ms = 0
         self.urgency = 0.0
         self.mode_reason = ""
-        self.taker_ev_bps = math.nan
-        self.maker_ev_bps = math.nan
+        self.taker_ev_bps: float | None = None
+        self.maker_ev_bps: float | None = None
         self.safe_target = 0.0
         self.candidates: list[CandidateRecord] = []
         self.targets: list[TargetOrder] = []

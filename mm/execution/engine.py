@@ -14,6 +14,10 @@ What comes out, drained by the caller after each call:
   ``InfoRequest`` (``orderStatus`` / ``openOrders`` lookups for reconciliation).
 - :meth:`drain_events`: ``OrderEvent`` and ``Fill`` messages to publish.
 - :meth:`drain_records`: one ``DecisionRecord`` per cycle for the audit log.
+
+Records and events are kept up to ``outbox_max`` each when nobody drains them (the oldest
+are dropped and counted in ``dropped_records`` / ``dropped_events``); requests are never
+dropped.
 - ``on_signal`` / ``decide`` return the cycle's ``CycleSummary`` for the ex ring.
 
 The venue's answers go back in through the ``on_*`` feedback methods (see
@@ -25,6 +29,7 @@ sent; without a valid two-sided book, resting quotes are pulled.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
@@ -103,6 +108,7 @@ class ExecutionEngine:
         fill_model: FillModel | None = None,
         session_id: int = 0,
         limiter: RateLimiter | None = None,
+        outbox_max: int = 10_000,
     ) -> None:
         self.cfg = cfg if cfg is not None else ExecutionConfig()
         if specs is None:
@@ -118,7 +124,10 @@ class ExecutionEngine:
         self.fill: FillModel = fill_model if fill_model is not None else ExpFillModel(self.cfg.models)
         self.policy = make_policy(self.cfg.policy)
         self.oms = Oms(self.cfg, self.specs, session_id, limiter)
-        self.records: list[DecisionRecord] = []
+        self.outbox_max = max(outbox_max, 1)
+        self.records: deque[DecisionRecord] = deque(maxlen=self.outbox_max)
+        self.dropped_records = 0
+        self.dropped_events = 0
 
     # ------------------------------------------------------------------ inputs
 
@@ -202,8 +211,8 @@ class ExecutionEngine:
         return out
 
     def drain_records(self) -> list[DecisionRecord]:
-        out = self.records
-        self.records = []
+        out = list(self.records)
+        self.records.clear()
         return out
 
     # ------------------------------------------------------------------ the cycle
@@ -254,6 +263,13 @@ class ExecutionEngine:
                 targets = self._apply_control(self.policy.decide(inp, view.state, b), ctrl, inventory, b)
                 res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
         b.targets = targets
+        if len(self.records) == self.outbox_max:
+            self.dropped_records += 1
+        events = self.oms.events
+        if len(events) > self.outbox_max:
+            drop = len(events) - self.outbox_max
+            del events[:drop]
+            self.dropped_events += drop
         self.records.append(self._record(sid, now_ns, origin_ts_ns, snap, sig, ctrl, killed, inventory, max_inv,
                                          quote, b))
         return CycleSummary(

@@ -65,7 +65,7 @@ from mm.venues.hyperliquid import rules
 _QTY_EPS: Final = 1e-9
 TERMINAL: Final = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 _SETTLED: Final = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
-_BBO_RE: Final = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
+_BBO_RE: Final = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 
 
 # --------------------------------------------------------------------------- requests out
@@ -862,7 +862,7 @@ class Oms:
             r = self._find(v.cloid, v.oid)
             if r is None:
                 if 0 <= v.symbol_id < len(self.books):
-                    self._adopt_orphan(v, now_ns)
+                    seen.add(self._adopt_orphan(v, now_ns))
                 continue
             seen.add(r.cloid)
             self.on_order_update(now_ns, msgspec.structs.replace(v, status="open"))
@@ -871,8 +871,8 @@ class Oms:
             for r in list(self.books[sid].live.values()):
                 if r.cloid in seen or r.aggressive:
                     continue
-                if r.status == OrderStatus.PENDING_NEW and r.oid <= 0:
-                    continue  # may not have reached the venue yet; its deadline covers it
+                if r.status in (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL) and r.deadline_ns > now_ns:
+                    continue  # an answer is on its way (or the deadline will make it Stale)
                 if r.status != OrderStatus.STALE:
                     r.prev_status = r.status
                     r.deadline_ns = 0
@@ -978,7 +978,7 @@ class Oms:
         if r.epoch == bk.epoch:
             bk.fill_adj += r.side * (self._unreported(r) - before)
 
-    def _adopt_orphan(self, v: VenueOrder, now_ns: int) -> None:
+    def _adopt_orphan(self, v: VenueOrder, now_ns: int) -> str:
         """An open order of ours we have no record of (a previous session's): record it, cancel it."""
         spec = self.specs[v.symbol_id]
         cloid = v.cloid if v.cloid else f"0x{0:016x}{v.oid & ((1 << 64) - 1):016x}"
@@ -997,6 +997,7 @@ class Oms:
         self.orphans_adopted += 1
         self._event(r, now_ns, "orphan adopted")
         self._send_cancels([r], now_ns, "orphan", None, SyncResult())
+        return cloid
 
     def _set_status(self, r: OrderRecord, status: OrderStatus, now_ns: int, reason: str) -> None:
         if r.status == status:

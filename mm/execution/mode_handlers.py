@@ -445,8 +445,8 @@ def handle_inventory_reduce(inp: CycleInputs, b: DecisionBuilder, urgency: float
     n = grid.ticks_between(*sorted((touch, opp)))
     k = int(math.floor(min(max(urgency, 0.0), 1.0) * max(n - 1, 0)))
     px = grid.shift(touch, side * k)
-    qv = math.nan
-    pf = math.nan
+    qv: float | None = None
+    pf: float | None = None
     if inp.toxicity == Toxicity.BENIGN:
         offsets = sorted({*cfg.candidate_offsets_ticks, k})
         best = maker_candidates(inp, side, passive_qty, b, offsets, require_positive=False)

@@ -8,8 +8,10 @@ Rules, per side:
 
 1. Aggressive targets (IOC) are one-shot: always new, never matched against resting orders.
 2. A live order that lies within the tolerance band of a target (price within
-   ``px_tolerance_ticks`` ticks, remaining size within ``qty_tolerance_frac`` of the target
-   size, same reduce-only flag) is kept: nothing is sent for it. Closest price first.
+   ``px_tolerance_ticks`` ticks, remaining size between ``(1 - qty_tolerance_frac)`` times
+   the target size and the target size, same reduce-only flag) is kept: nothing is sent
+   for it. Closest price first. The band is one-sided on purpose: a kept order never rests
+   more than the policy asked for (the worst-case inventory check sees only what is sent).
 3. Remaining targets take over remaining live orders of the same side by modify
    (Hyperliquid's batchModify is an atomic cancel-replace: one request instead of two, and
    no moment with both or neither order resting), closest price first.
@@ -31,7 +33,7 @@ import msgspec
 class TargetOrder(msgspec.Struct, frozen=True):
     """One order a policy wants: ``side`` +1 buy / -1 sell, price on the grid, size on the lot grid.
 
-    ``queue_value_bps`` and ``p_fill`` are the model's view of a passive target (NaN when
+    ``queue_value_bps`` and ``p_fill`` are the model's view of a passive target (None when
     not evaluated); ``reason`` says why the handler wants it.
     """
 
@@ -41,8 +43,8 @@ class TargetOrder(msgspec.Struct, frozen=True):
     tif: str = "Alo"
     reduce_only: bool = False
     aggressive: bool = False
-    queue_value_bps: float = math.nan
-    p_fill: float = math.nan
+    queue_value_bps: float | None = None
+    p_fill: float | None = None
     reason: str = ""
 
 
@@ -85,7 +87,7 @@ def within_tolerance(live: LiveOrder, target: TargetOrder, tick_of: TickOf, px_t
     tick = tick_of(target.px)
     if abs(live.px - target.px) > px_tolerance_ticks * tick + 1e-9 * tick:
         return False
-    return abs(live.qty - target.qty) <= qty_tolerance_frac * target.qty + 1e-12
+    return (1.0 - qty_tolerance_frac) * target.qty - 1e-12 <= live.qty <= target.qty + 1e-12
 
 
 def diff_orders(

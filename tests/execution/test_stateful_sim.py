@@ -302,7 +302,8 @@ class ExecutionAgainstSim(RuleBasedStateMachine):
             if rec.mode != ExecMode.INVENTORY_REDUCE:
                 for t in rec.targets:
                     if not t.aggressive and not t.reduce_only:
-                        assert t.queue_value_bps >= 0.0, f"passive quote with queue value {t.queue_value_bps}"
+                        qv = t.queue_value_bps
+                        assert qv is not None and qv >= 0.0, f"passive quote with queue value {qv}"
 
     @invariant()
     def inventory_within_max(self) -> None:

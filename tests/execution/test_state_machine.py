@@ -1,0 +1,286 @@
+"""Mode selection (seed 000 §2.5.2), the mode handlers, and the GLFT / touch baselines."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mm.execution.config import ExecutionConfig, GlftConfig, HeuristicModelConfig
+from mm.execution.decision import DecisionBuilder
+from mm.execution.mode_handlers import CycleInputs, PriceGrid, SymbolSpec
+from mm.execution.models import ExpFillModel, HeuristicQueueValue
+from mm.execution.order_diff import TargetOrder
+from mm.execution.policies import GlftPolicy, TouchPolicy, glft_deltas
+from mm.execution.state_machine import StateMachinePolicy, SymbolState, safe_target
+from mm.schema import ExecMode, Regime, StateSnapshot, Toxicity
+from tests.execution.helpers import config, snap
+
+MAX = 3.0
+QUOTE = 0.5
+
+
+def inputs(s: StateSnapshot | None = None, cfg: ExecutionConfig | None = None, **kw: Any) -> CycleInputs:
+    cfg = cfg if cfg is not None else config()
+    s = s if s is not None else snap(99.7, 100.3, toxic_prob=0.0, sigma_ewma=0.2)  # 60 bps wide, calm
+    d: dict[str, Any] = dict(
+        cfg=cfg, spec=SymbolSpec("X", 0, 1), grid=PriceGrid(1), snap=s, now_ns=10**12,
+        qv=HeuristicQueueValue(cfg.models), fill=ExpFillModel(cfg.models), inventory=0.0, max_inv=MAX,
+        quote_qty=QUOTE, taker_clip_qty=2.0, reduce_clip_qty=5.0, size_mult=1.0, spread_mult=1.0, target=0.0,
+        toxicity=Toxicity.NORMAL, toxic_prob=0.0, lead_lag_skew_bps=0.0, headroom_buy=MAX, headroom_sell=MAX,
+        min_notional_usd=10.0,
+    )
+    d.update(kw)
+    inp = CycleInputs(**d)
+    inp.safe_target = safe_target(inp.target, MAX, s.sigma_realized_1m, cfg.baseline_sigma_bps)
+    return inp
+
+
+def run(inp: CycleInputs, state: SymbolState | None = None) -> tuple[DecisionBuilder, list[TargetOrder]]:
+    b = DecisionBuilder()
+    out = StateMachinePolicy().decide(inp, state if state is not None else SymbolState(), b)
+    return b, out
+
+
+# --------------------------------------------------------------------------- mode selection, in order
+
+
+def test_inventory_over_max_is_inventory_reduce_at_full_urgency() -> None:
+    b, out = run(inputs(inventory=3.5, headroom_buy=0.0))
+    assert b.mode == ExecMode.INVENTORY_REDUCE and b.urgency == 1.0
+    assert out and all(t.side < 0 and t.reduce_only for t in out)
+    taken = [t for t in out if t.aggressive]
+    assert taken and abs(taken[0].qty - 0.5) < 1e-9  # the excess over max, taken at once
+
+
+def test_toxic_with_small_inventory_is_flat() -> None:
+    b, out = run(inputs(toxicity=Toxicity.TOXIC, inventory=0.2))
+    assert b.mode == ExecMode.FLAT and out == []
+
+
+def test_toxic_while_holding_is_inventory_reduce() -> None:
+    b, out = run(inputs(toxicity=Toxicity.TOXIC, inventory=-1.0))
+    assert b.mode == ExecMode.INVENTORY_REDUCE and abs(b.urgency - 0.8) < 1e-12
+    assert out and all(t.side > 0 and t.reduce_only and not t.aggressive for t in out)
+
+
+def test_large_gap_takes_when_taker_ev_beats_maker_ev() -> None:
+    b, out = run(inputs(target=2.0, lead_lag_skew_bps=80.0))
+    assert b.taker_ev_bps is not None and b.maker_ev_bps is not None
+    assert b.mode == ExecMode.TAKER_ENTRY and b.direction == 1 and b.taker_ev_bps > b.maker_ev_bps
+    assert b.timeout_ms == 500
+    assert len(out) == 1 and out[0].aggressive and out[0].tif == "Ioc" and out[0].side == 1
+    assert out[0].px >= 100.3 and out[0].px <= 100.3 * (1 + 5e-4)
+
+
+def test_large_gap_stays_maker_when_maker_ev_wins() -> None:
+    b, _ = run(inputs(target=2.0, lead_lag_skew_bps=0.0))
+    assert b.taker_ev_bps is not None and b.maker_ev_bps is not None
+    assert b.mode == ExecMode.MAKER and b.maker_ev_bps >= b.taker_ev_bps
+
+
+def test_gap_that_only_reduces_is_taker_exit_reduce_only() -> None:
+    b, out = run(inputs(inventory=2.0, target=0.0, lead_lag_skew_bps=-80.0))
+    assert b.mode == ExecMode.TAKER_EXIT
+    assert len(out) == 1 and out[0].side == -1 and out[0].reduce_only and out[0].aggressive
+
+
+def test_taker_mode_persists_until_its_timeout() -> None:
+    state = SymbolState()
+    inp = inputs(target=2.0, lead_lag_skew_bps=80.0)
+    b, _ = run(inp, state)
+    assert b.mode == ExecMode.TAKER_ENTRY
+    b, _ = run(inputs(target=2.0, lead_lag_skew_bps=0.0, now_ns=inp.now_ns + 100_000_000), state)
+    assert b.mode == ExecMode.TAKER_ENTRY and "persists" in b.mode_reason
+    b, _ = run(inputs(target=2.0, lead_lag_skew_bps=0.0, now_ns=inp.now_ns + 600_000_000), state)
+    assert b.mode == ExecMode.MAKER
+
+
+def test_near_flat_without_positive_queue_value_is_flat_at_base_fees() -> None:
+    # a one-tick major at the base tier: the architecture's lesson, Flat is the answer
+    cfg = ExecutionConfig()
+    s = snap(100000.0, 100001.0, sigma_ewma=0.05, toxic_prob=0.0)
+    b, out = run(inputs(s, cfg, spec=SymbolSpec("BTC", 0, 5), grid=PriceGrid(5), max_inv=0.01, quote_qty=0.001,
+                        headroom_buy=0.01, headroom_sell=0.01))
+    assert b.mode == ExecMode.FLAT and out == []
+
+
+def test_otherwise_maker_with_both_sides_quoted() -> None:
+    b, out = run(inputs())
+    assert b.mode == ExecMode.MAKER
+    assert sorted(t.side for t in out) == [-1, 1]
+    assert all(not t.aggressive and t.tif == "Alo" and (t.queue_value_bps or -1.0) >= 0.0 for t in out)
+
+
+# --------------------------------------------------------------------------- maker details
+
+
+def test_maker_sizes_scale_with_the_exposure_multiplier() -> None:
+    _, out = run(inputs(size_mult=2.0))
+    assert all(abs(t.qty - 1.0) < 1e-9 for t in out)
+    b, out = run(inputs(size_mult=0.0))
+    assert out == [] and b.mode == ExecMode.MAKER and b.candidates  # Shadow: evaluated, not sent
+
+
+def test_maker_size_leans_towards_the_target() -> None:
+    _, out = run(inputs(target=0.8))  # a gap below taker_gap_frac * max
+    bid = next(t for t in out if t.side > 0)
+    ask = next(t for t in out if t.side < 0)
+    assert bid.qty > ask.qty
+
+
+def test_maker_never_exceeds_the_worst_case_headroom() -> None:
+    _, out = run(inputs(inventory=2.8, headroom_buy=0.2, headroom_sell=5.0))
+    bid = [t for t in out if t.side > 0]
+    assert all(t.qty <= 0.2 + 1e-12 for t in bid)
+
+
+def test_candidates_are_touch_and_one_tick_either_side_with_their_models() -> None:
+    b, out = run(inputs())
+    bids = sorted(c.px for c in b.candidates if c.side > 0)
+    assert bids == [99.699, 99.7, 99.701]  # below 100 a tick is 0.001 (5 significant figures)
+    chosen = [c for c in b.candidates if c.chosen]
+    assert len(chosen) == 2
+    for c in b.candidates:
+        assert math.isfinite(c.queue_value_bps) and 0.0 <= c.p_fill <= 1.0
+    assert {(t.side, t.px) for t in out} == {(c.side, c.px) for c in chosen}
+
+
+def test_spread_multiplier_keeps_quotes_outside_the_widened_spread() -> None:
+    b, out = run(inputs(spread_mult=2.0))
+    for t in out:
+        assert abs(t.px - 100.0) >= 2.0 * 0.3 - 1e-9
+
+
+def test_our_resting_level_is_a_candidate_with_its_own_queue_rank() -> None:
+    b, _ = run(inputs(live_bid_px=99.65, live_bid_rank=0.1))
+    own = [c for c in b.candidates if c.side > 0 and c.px == 99.65]
+    assert own and own[0].rank_frac == 0.1
+
+
+def test_inventory_penalty_pulls_the_side_that_adds_to_a_position() -> None:
+    b, _ = run(inputs(inventory=2.5, headroom_buy=0.5, target=2.5))
+    pen = {c.side: c.inv_penalty_bps for c in b.candidates}
+    assert pen[1] > pen[-1]
+
+
+# --------------------------------------------------------------------------- invariants, as properties
+
+features = dict(
+    toxicity=st.sampled_from(list(Toxicity)), toxic_prob=st.floats(0.0, 1.0), regime=st.sampled_from(list(Regime)),
+    ofi=st.floats(-50.0, 50.0), sigma=st.floats(0.0, 10.0), spread_ticks=st.integers(1, 200),
+    inventory=st.floats(-4.0, 4.0), target=st.floats(-5.0, 5.0), skew=st.floats(-100.0, 100.0),
+    size_mult=st.sampled_from([0.0, 0.25, 1.0, 2.0]), spread_mult=st.sampled_from([1.0, 1.5, 3.0]),
+    fee=st.sampled_from([-0.3, 0.0, 1.5]),
+)
+
+
+def _random_inputs(toxicity: int, toxic_prob: float, regime: int, ofi: float, sigma: float, spread_ticks: int,
+                   inventory: float, target: float, skew: float, size_mult: float, spread_mult: float,
+                   fee: float) -> CycleInputs:
+    grid = PriceGrid(1)
+    bid = 99.5
+    ask = grid.up(bid, spread_ticks)
+    probs = [0.0] * 4
+    probs[regime] = 1.0
+    s = snap(bid, ask, toxicity=toxicity, toxic_prob=toxic_prob, regime=regime, regime_probs=probs, ofi_500ms=ofi,
+             sigma_ewma=sigma)
+    cfg = config(models=HeuristicModelConfig(maker_fee_bps=fee, kappa_per_s=2.0, delta_char_bps=10.0))
+    lng = inventory + 0.0
+    return inputs(s, cfg, toxicity=toxicity, toxic_prob=toxic_prob, inventory=inventory, target=target,
+                  lead_lag_skew_bps=skew, size_mult=size_mult, spread_mult=spread_mult,
+                  headroom_buy=max(MAX - lng, 0.0), headroom_sell=max(MAX + lng, 0.0))
+
+
+@given(**features)
+def test_never_maker_while_toxic(**kw: Any) -> None:
+    inp = _random_inputs(**kw)
+    b, _ = run(inp)
+    if inp.toxicity == Toxicity.TOXIC:
+        assert b.mode in (ExecMode.FLAT, ExecMode.INVENTORY_REDUCE)
+
+
+@given(**features)
+def test_no_passive_quote_with_negative_queue_value_outside_inventory_reduce(**kw: Any) -> None:
+    b, out = run(_random_inputs(**kw))
+    if b.mode != ExecMode.INVENTORY_REDUCE:
+        for t in out:
+            if not t.aggressive:
+                assert t.queue_value_bps is not None and t.queue_value_bps >= 0.0
+
+
+@given(**features)
+def test_every_quote_set_has_ask_above_bid_and_stays_passive(**kw: Any) -> None:
+    inp = _random_inputs(**kw)
+    _, out = run(inp)
+    bids = [t.px for t in out if t.side > 0 and not t.aggressive]
+    asks = [t.px for t in out if t.side < 0 and not t.aggressive]
+    if bids and asks:
+        assert max(bids) < min(asks)
+    assert all(p < inp.snap.best_ask for p in bids) and all(p > inp.snap.best_bid for p in asks)
+
+
+@given(**features)
+def test_orders_that_add_to_the_position_fit_the_headroom(**kw: Any) -> None:
+    inp = _random_inputs(**kw)
+    _, out = run(inp)
+    for side in (1, -1):
+        adding = sum(t.qty for t in out if t.side == side and not t.reduce_only)
+        assert adding <= inp.headroom(side) + 1e-9
+
+
+def test_safe_target_is_clamped_then_scaled_down_by_volatility() -> None:
+    assert safe_target(10.0, 3.0, 5.0, 20.0) == 3.0
+    assert safe_target(-10.0, 3.0, 40.0, 20.0) == -1.5
+    assert safe_target(math.nan, 3.0, 5.0, 20.0) == 0.0
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+@given(g=st.floats(-10.0, 0.0) | st.just(math.nan), k=st.floats(0.01, 10.0))
+def test_glft_refuses_gamma_or_kappa_that_is_not_positive(g: float, k: float) -> None:
+    with pytest.raises(ValueError, match="gamma"):
+        glft_deltas(0.0, 1.0, g, k, 1.0)
+    with pytest.raises(ValueError, match="kappa"):
+        glft_deltas(0.0, 1.0, k, g, 1.0)
+
+
+def test_glft_half_spread_is_the_closed_form() -> None:
+    gamma, kappa, a, sigma = 0.1, 0.5, 1.0, 2.0
+    d0 = math.log(1 + gamma / kappa) / gamma
+    c = math.sqrt(sigma**2 * gamma / (2 * kappa * a) * (1 + gamma / kappa) ** (1 + kappa / gamma))
+    db, da = glft_deltas(0.0, sigma, gamma, kappa, a)
+    assert abs(db - (d0 + c / 2)) < 1e-12 and abs(da - (d0 + c / 2)) < 1e-12
+    db, da = glft_deltas(2.0, sigma, gamma, kappa, a)
+    assert db > da  # long: the bid backs off, the ask comes in
+
+
+@given(inventory=st.floats(-3.0, 3.0), spread_ticks=st.integers(1, 100), sigma=st.floats(0.0, 50.0))
+def test_glft_quotes_have_ask_above_bid_and_skew_against_inventory(inventory: float, spread_ticks: int,
+                                                                  sigma: float) -> None:
+    grid = PriceGrid(1)
+    s = snap(99.5, grid.up(99.5, spread_ticks), sigma_realized_1m=sigma)
+    cfg = config(glft=GlftConfig())
+    inp = inputs(s, cfg, inventory=inventory, headroom_buy=10.0, headroom_sell=10.0)
+    out = GlftPolicy().decide(inp, SymbolState(), DecisionBuilder())
+    bids = [t.px for t in out if t.side > 0]
+    asks = [t.px for t in out if t.side < 0]
+    if bids and asks:
+        assert bids[0] < asks[0]
+    assert all(p < s.best_ask for p in bids) and all(p > s.best_bid for p in asks)
+
+
+def test_touch_quoter_quotes_the_best_bid_and_ask() -> None:
+    b = DecisionBuilder()
+    out = TouchPolicy().decide(inputs(), SymbolState(), b)
+    assert {(t.side, t.px) for t in out} == {(1, 99.7), (-1, 100.3)}
+    assert b.mode == ExecMode.MAKER and len(b.candidates) == 2  # recorded with their queue values
+
+
+def test_baselines_respect_the_headroom() -> None:
+    out = TouchPolicy().decide(inputs(inventory=3.0, headroom_buy=0.0), SymbolState(), DecisionBuilder())
+    assert [t.side for t in out] == [-1]
