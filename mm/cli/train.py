@@ -215,8 +215,10 @@ def _print_coin(res: CoinResult, pc: PipelineConfig, truth: bool) -> None:
                   f"{_ms(c['signal_before_hl_start_ms'])}")
         b = ll["binance_moves"]
         print(f"  Binance moves >= {b['move_bps']:g} bps within 500 ms in test: {b['n']} (no signal within 2 s: "
-              f"{b['missed']}): signal after the move {_ms(b['signal_after_move_ms'])}; HL half move after the move "
-              f"{_ms(b['hl_half_move_after_move_ms'])}; signal ahead of HL {_ms(b['signal_before_hl_half_move_ms'])}")
+              f"{b['missed']}): signal after the move's first tick {_ms(b['signal_after_move_ms'])}; after the move "
+              f"reached {b['move_bps']:g} bps {_ms(b['signal_after_move_complete_ms'])}; HL half move after the "
+              f"first tick {_ms(b['hl_half_move_after_move_ms'])}; signal ahead of HL "
+              f"{_ms(b['signal_before_hl_half_move_ms'])}")
         if "hy_lead_ms" in ll:
             print(f"  Hayashi-Yoshida lead Binance -> HL on test: {_f(ll['hy_lead_ms'], 0)} ms (refined "
                   f"{_f(ll['hy_lead_refined_ms'], 0)} ms, corr {_f(ll['hy_corr'])})")
@@ -225,15 +227,29 @@ def _print_coin(res: CoinResult, pc: PipelineConfig, truth: bool) -> None:
         print("inference (us/call, this machine): " + "; ".join(f"{k} {_f(v, 2)}" for k, v in inf.items()))
 
 
+def _lead_figures(xt: np.ndarray, xm: np.ndarray, yt: np.ndarray, ym: np.ndarray) -> dict[str, Any]:
+    """HY lead of x over y with the curve's shape: a peak is only meaningful if it stands
+    above the rest of the grid and the tapes change faster than the lags probed."""
+    r = hy_cross_asset(xt, xm, yt, ym)
+    corr = np.abs(np.asarray(r.corr))
+    lags = np.asarray(r.lags_ms)
+
+    def med_gap_ms(t: np.ndarray, m: np.ndarray) -> float:
+        ch = t[1:][np.diff(m) != 0]
+        return float(np.median(np.diff(ch)) / 1e6) if ch.size > 2 else float("nan")
+
+    return {"lead_ms": r.peak_lag_ms, "refined_ms": r.peak_lag_refined_ms, "corr": r.peak_corr,
+            "corr_at_0": float(corr[np.argmin(np.abs(lags))]), "median_abs_corr": float(np.median(corr)),
+            "median_change_interval_ms": [med_gap_ms(xt, xm), med_gap_ms(yt, ym)], "n": [r.n_x, r.n_y]}
+
+
 def _real_leads(ds: Dataset) -> dict[str, Any]:
     """HY cross-asset leads on real data (no Binance overlaps the HL recording)."""
     out: dict[str, Any] = {}
     tapes = {c.coin: venue_mid_tape(c.events, int(Venue.HYPERLIQUID), remote_clock=True) for c in ds.coins}
     if "BTC" in tapes and "ETH" in tapes:
         (bt, bm), (et, em) = tapes["BTC"], tapes["ETH"]
-        r = hy_cross_asset(bt, bm, et, em)
-        out["hl_btc_vs_eth"] = {"lead_ms": r.peak_lag_ms, "refined_ms": r.peak_lag_refined_ms, "corr": r.peak_corr,
-                                "n": [r.n_x, r.n_y]}
+        out["hl_btc_vs_eth"] = _lead_figures(bt, bm, et, em)
     try:
         bn = load_binance_mids()
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -241,10 +257,70 @@ def _real_leads(ds: Dataset) -> dict[str, Any]:
         return out
     if "BTCUSDT" in bn and "ETHUSDT" in bn:
         (bt, bm), (et, em) = bn["BTCUSDT"], bn["ETHUSDT"]
-        r = hy_cross_asset(bt, bm, et, em)
-        out["binance_btc_vs_eth"] = {"lead_ms": r.peak_lag_ms, "refined_ms": r.peak_lag_refined_ms,
-                                     "corr": r.peak_corr, "n": [r.n_x, r.n_y]}
+        out["binance_btc_vs_eth"] = _lead_figures(bt, bm, et, em)
     return out
+
+
+def _print_summary(report: dict[str, Any], pc: PipelineConfig, truth: bool) -> None:
+    """The issue's figures, pooled over coins (test data only)."""
+    coins: dict[str, dict[str, Any]] = report["coins"]
+    ok = {c: f for c, f in coins.items() if "fill" in f}
+    print("\nsummary (test data only; every coin's details above):")
+    worst = max((v for f in coins.values() for v in f.get("inference_us", {}).values()), default=float("nan"))
+    print(f"  inference: slowest model call {_f(worst, 2)} us (target < 50, aim < 10; bench/bench_models.py)")
+    briers = ", ".join(f"{c} {_f(f['toxicity']['fitted']['brier'])}" for c, f in ok.items())
+    print(f"  toxicity Brier (fitted, per test trade): {briers}")
+    if truth:
+        for key, label in (("fitted_thrfit", "fitted, threshold from train"), ("fitted_config", "fitted, configured"),
+                           ("prior_config", "prior, configured")):
+            n = det = det_t = 0
+            fa = []
+            for f in ok.values():
+                c = f["toxicity"].get(f"cascades_{key}")
+                if c:
+                    n += c["n"]
+                    det += c["detected"]
+                    det_t += c["detected_takers"]
+                    fa.append(f"{_pct(c['false_alarm']).strip()}")
+            share = det / n if n else float("nan")
+            share_t = det_t / n if n else float("nan")
+            print(f"  cascades Toxic within <= 3 trades and < 0.5 s ({label}): {det}/{n} ({_pct(share).strip()}) "
+                  f"counting prints, {det_t}/{n} ({_pct(share_t).strip()}) counting taker events; Toxic on calm "
+                  f"snapshots {', '.join(fa)}")
+    for tier in [pc.fee_tier] + [x for x in pc.report_tiers if x != pc.fee_tier]:
+        parts = []
+        for c, f in ok.items():
+            sh = f.get("queue_value", {}).get("shares", {}).get(tier)
+            if sh:
+                parts.append(f"{c} <0 in cascades {_pct(sh['learned_neg_in_cascade']).strip()} (swept side "
+                             f"{_pct(sh['learned_neg_swept_side']).strip()}), >0 in quiet "
+                             f"{_pct(sh['learned_pos_in_quiet']).strip()}")
+        if parts:
+            print(f"  queue value (learned, join at the back, {tier} fee): " + "; ".join(parts))
+    fills = []
+    for c, f in ok.items():
+        r = f["fill"][f"h{pc.reliability_horizon_s:g}s"]
+        fills.append(f"{c} Brier {_f(r['model']['brier'])} vs baseline {_f(r['baseline']['brier'])}, ECE "
+                     f"{_f(r['model']['ece'])} vs {_f(r['baseline']['ece'])}")
+    print(f"  fill survival at {pc.reliability_horizon_s:g} s: " + "; ".join(fills))
+    for c, f in ok.items():
+        ll = f.get("leadlag", {})
+        if "binance_moves" in ll:
+            bm = ll["binance_moves"]
+            b = bm["signal_after_move_ms"]
+            bd = bm["signal_after_move_complete_ms"]
+            ah = bm["signal_before_hl_half_move_ms"]
+            cas = ll.get("cascades", {}).get("signal_after_binance_start_ms", {})
+            ahead = ll.get("cascades", {}).get("signal_before_hl_start_ms", {})
+            print(f"  lead-lag {c}: signal after a Binance move's first tick median {_f(b.get('median'), 0)} ms, "
+                  f"after it completed {_f(bd.get('median'), 0)} ms, {_f(ah.get('median'), 0)} ms ahead of HL's half "
+                  f"move; labelled cascade starts: {_f(cas.get('median'), 0)} ms after, "
+                  f"{_f(ahead.get('median'), 0)} ms ahead of the HL start; HY lead on test {_f(ll.get('hy_lead_ms'), 0)} ms")
+    if "real_leads" in report:
+        for key, r in report["real_leads"].items():
+            if isinstance(r, dict):
+                print(f"  lead on real data ({key}): {_f(r['lead_ms'], 0)} ms (HY corr {_f(r['corr'])}, median over "
+                      f"the grid {_f(r['median_abs_corr'])})")
 
 
 def _jsonable(x: Any) -> Any:
@@ -267,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="var/models", help="model directory (default var/models)")
     ap.add_argument("--split", type=float, default=0.6, help="train on this first share of the time span")
     ap.add_argument("--seed", type=int, default=1, help="generator seed (generated data)")
-    ap.add_argument("--duration-s", type=float, default=3600.0, help="generated market time (s)")
+    ap.add_argument("--duration-s", type=float, default=7200.0, help="generated market time (s)")
     ap.add_argument("--coins", default="", help="comma-separated coins (default: all in the data)")
     ap.add_argument("--fee-tier", default="base", help="Hyperliquid fee tier of the queue value (base, tier1..6, "
                     "rebate1..3)")
@@ -340,10 +416,14 @@ def main(argv: list[str] | None = None) -> int:
                            ("binance_btc_vs_eth", "Binance USD-M 2024-08-08 BTCUSDT -> ETHUSDT (venue clock)")):
             if key in leads:
                 r = leads[key]
-                print(f"  {label}: {_f(r['lead_ms'], 0)} ms (refined {_f(r['refined_ms'], 0)} ms, corr "
-                      f"{_f(r['corr'])}, n {r['n'][0]}/{r['n'][1]})")
+                gx, gy = r["median_change_interval_ms"]
+                print(f"  {label}: {_f(r['lead_ms'], 0)} ms (refined {_f(r['refined_ms'], 0)} ms); HY corr at the "
+                      f"peak {_f(r['corr'])}, at 0 {_f(r['corr_at_0'])}, median over the grid "
+                      f"{_f(r['median_abs_corr'])}; mids change every {_f(gx, 0)} / {_f(gy, 0)} ms (median); "
+                      f"n {r['n'][0]}/{r['n'][1]}")
         if "binance_error" in leads:
             print(f"  Binance frames not read: {leads['binance_error']}")
+    _print_summary(report, pc, ds.truth is not None)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(_jsonable(report), indent=1))
     print(f"\nreport: {out_dir / 'report.json'}  (total {time.monotonic() - t_start:.1f} s)")

@@ -480,11 +480,12 @@ def fit_pass_through(dev_bps: FloatArr, move_bps: FloatArr, alarmed: BoolArr, pr
 
 
 def binance_moves(ts_ns: npt.NDArray[np.int64], ref_mid: FloatArr, move_bps: float, window_ms: int,
-                  quiet_ms: int) -> list[tuple[int, int]]:
-    """Starts of Binance moves: (start time, direction) where the reference mid moved at
-    least ``move_bps`` within ``window_ms``, with no move start in the ``quiet_ms`` before.
-    The start is the first reference update after the window's opening level."""
-    out: list[tuple[int, int]] = []
+                  quiet_ms: int) -> list[tuple[int, int, int]]:
+    """Binance moves: (start time, direction, completion time) where the reference mid moved
+    at least ``move_bps`` within ``window_ms``, with no other move completing in the
+    ``quiet_ms`` before. The start is the first reference update that left the window's
+    opening level; the completion is the update at which the move reached ``move_bps``."""
+    out: list[tuple[int, int, int]] = []
     w = window_ms * 1_000_000
     q = quiet_ms * 1_000_000
     last = -(1 << 62)
@@ -506,7 +507,7 @@ def binance_moves(ts_ns: npt.NDArray[np.int64], ref_mid: FloatArr, move_bps: flo
             j = lo
             while j < i and (not np.isfinite(lr[j]) or lr[j] == a):
                 j += 1
-            out.append((int(ts_ns[j]), 1 if dv > 0 else -1))
+            out.append((int(ts_ns[j]), 1 if dv > 0 else -1, int(ts_ns[i])))
             last = int(ts_ns[i])
     return out
 
@@ -1033,10 +1034,11 @@ def _leadlag(out: CoinResult, r2: ReplayResult, events: Sequence[object], split_
     rsel = ref_ts >= split_ts_ns
     moves = binance_moves(ref_ts[rsel], ref_mid[rsel], cfg.move_bps, cfg.move_window_ms, cfg.move_quiet_ms)
     d_sig: list[float] = []
+    d_done: list[float] = []
     d_hl: list[float] = []
     lead_sig: list[float] = []
     n_missed = 0
-    for t_move, direction in moves:
+    for t_move, direction, t_done in moves:
         t_sig = first_alarm_after(s_ts, sdir, t_move, direction, within)
         t_hl = first_move_after(tape_ts, tape_mid, t_move, direction, 0.5 * cfg.move_bps, 3 * within)
         if t_hl >= 0:
@@ -1045,10 +1047,12 @@ def _leadlag(out: CoinResult, r2: ReplayResult, events: Sequence[object], split_
             n_missed += 1
             continue
         d_sig.append((t_sig - t_move) / 1e6)
+        d_done.append((t_sig - t_done) / 1e6)
         if t_hl >= 0:
             lead_sig.append((t_hl - t_sig) / 1e6)
     fig["binance_moves"] = {"n": len(moves), "missed": n_missed, "move_bps": cfg.move_bps,
                             "signal_after_move_ms": summarize_ms(d_sig),
+                            "signal_after_move_complete_ms": summarize_ms(d_done),
                             "hl_half_move_after_move_ms": summarize_ms(d_hl),
                             "signal_before_hl_half_move_ms": summarize_ms(lead_sig)}
     hl_ts = tape_ts[tape_ts >= split_ts_ns]

@@ -98,7 +98,7 @@ def test_binance_moves_and_first_responses() -> None:
     ref = np.full(ts.size, 100.0)
     ref[ts >= 2000 * MS] = 100.0 * math.exp(3e-4)  # a 3 bps step at 2.0 s
     moves = binance_moves(ts, ref, 2.0, 500, 2000)
-    assert moves == [(2000 * MS, 1)]
+    assert moves == [(2000 * MS, 1, 2000 * MS)]
     hl = np.full(ts.size, 100.0)
     hl[ts >= 2650 * MS] = 100.0 * math.exp(3e-4)
     assert first_move_after(ts, hl, 2000 * MS, 1, 1.5, 3000 * MS) == 2650 * MS
