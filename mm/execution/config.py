@@ -225,7 +225,9 @@ class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
         min_aggressive_interval_ms: per symbol, ms between two aggressive (IOC) orders.
         passive_tif: time in force of passive quotes: ``Alo`` (post only, default) or ``Gtc``.
         min_notional_usd: smallest order value the venue accepts (Hyperliquid: $10).
-        history_kept: terminal orders kept for lookups and audit (counts are kept for all).
+        history_kept: terminal order records kept for late answers and lookups (counts per
+            status are kept for all; OrderEvents carry every transition to the audit log).
+            Each kept record adds about 0.3-0.5 us to a full garbage collection.
         fills_dedup_kept: (oid, trade id) pairs remembered to drop duplicate fills.
     """
 
@@ -236,7 +238,7 @@ class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
     min_aggressive_interval_ms: int = 1_000
     passive_tif: Literal["Alo", "Gtc"] = "Alo"
     min_notional_usd: float = 10.0
-    history_kept: int = 100_000
+    history_kept: int = 10_000
     fills_dedup_kept: int = 100_000
 
     def __post_init__(self) -> None:

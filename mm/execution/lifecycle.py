@@ -305,6 +305,7 @@ class Oms:
         self.specs = list(specs)
         self.grids = [PriceGrid(s.sz_decimals) for s in self.specs]
         self.books = [_SymbolBook() for _ in self.specs]
+        self._fmt_cache: list[dict[tuple[float, float], tuple[str, str]]] = [{} for _ in self.specs]
         self.session_id = session_id & ((1 << 64) - 1)
         self.limiter = limiter if limiter is not None else RateLimiter(cfg.rate_limit)
         self.orders: dict[str, OrderRecord] = {}
@@ -529,15 +530,13 @@ class Oms:
     def _checked_record(self, symbol_id: int, t: TargetOrder, now_ns: int, origin_ts_ns: int, res: SyncResult,
                         pending: Sequence[OrderRecord] = ()) -> OrderRecord | None:
         """A new record for target ``t`` when every limit allows it, else None (reason in ``res``)."""
-        spec = self.specs[symbol_id]
         bk = self.books[symbol_id]
         side_name = "bid" if t.side > 0 else "ask"
         if t.side not in (1, -1) or not (t.px > 0.0 and math.isfinite(t.px)) or not (t.qty > 0.0):
             res.blocked.append(f"{side_name}: malformed target {t.px}x{t.qty}")
             return None
         try:
-            px_str = rules.format_price(t.px, spec.sz_decimals)
-            sz_str = rules.format_size(t.qty, spec.sz_decimals)
+            px_str, sz_str = self._wire_strings(symbol_id, t.px, t.qty)
         except ValueError as exc:
             res.blocked.append(f"{side_name}: cannot format {t.px}x{t.qty}: {exc}")
             return None
@@ -580,6 +579,19 @@ class Oms:
         return rec
 
     # ------------------------------------------------------------------ sending
+
+    def _wire_strings(self, symbol_id: int, px: float, qty: float) -> tuple[str, str]:
+        """Price and size as wire strings (rules' formatter), memoised: quotes repeat prices."""
+        cache = self._fmt_cache[symbol_id]
+        key = (px, qty)
+        out = cache.get(key)
+        if out is None:
+            szd = self.specs[symbol_id].sz_decimals
+            out = (rules.format_price(px, szd), rules.format_size(qty, szd))
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[key] = out
+        return out
 
     def _next_request_id(self) -> int:
         self._request_seq += 1

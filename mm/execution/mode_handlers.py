@@ -86,16 +86,29 @@ class PriceGrid:
         return self._snap(px, math.ceil(px / t - _EPS))
 
     def up(self, px: float, n: int = 1) -> float:
-        """``n`` ticks above a grid price."""
+        """``n`` ticks above ``px`` (the first step lands on the grid if ``px`` is off it)."""
         for _ in range(n):
-            px = self.ceil_px(px + self.tick_at(px) * 0.5)
+            e = self._exp(px)
+            t = 10.0**e
+            d = -e if e < 0 else 0
+            q = round(px, d)
+            # on the grid: one tick more (crossing a power of ten lands on 10^k, valid)
+            px = round(q + t, d) if abs(q - px) <= t * 1e-6 else self.ceil_px(px)
         return px
 
     def down(self, px: float, n: int = 1) -> float:
-        """``n`` ticks below a grid price (the tick just below may be finer at a power of ten)."""
+        """``n`` ticks below ``px`` (the tick just below a power of ten is finer)."""
         for _ in range(n):
-            below = px * (1.0 - 1e-12)
-            px = self.floor_px(px - self.tick_at(below) * 0.5)
+            e = self._exp(px)
+            t = 10.0**e
+            d = -e if e < 0 else 0
+            q = round(px, d)
+            if abs(q - px) > t * 1e-6:
+                px = self.floor_px(px)
+                continue
+            eb = self._exp(q * (1.0 - 1e-12))
+            db = -eb if eb < 0 else 0
+            px = max(round(q - 10.0**eb, db), 10.0 ** -self.px_decimals)
         return px
 
     def shift(self, px: float, n: int) -> float:
@@ -310,36 +323,49 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
     inv_after = abs(inp.inventory + side * qty)
     penalty = (cfg.lambda_inv * inv_after / inp.max_inv * inp.sigma_horizon_bps(cfg.fill_horizon_s)
                if inp.max_inv > 0.0 else math.inf)
-    best: CandidateRecord | None = None
-    recs: list[CandidateRecord] = []
+    opp = inp.opposite(side)
+    opp_tol = _EPS * opp
+    horizon_s = cfg.fill_horizon_s
+    p_min = cfg.p_fill_min
+    qv_min = cfg.min_queue_value_bps
+    join = cfg.join_rank_frac
+    live_rank_ok = live_px > 0.0 and 0.0 <= live_rank <= 1.0
+    fill_prob = inp.fill.fill_prob
+    rows: list[tuple[float, int, float, float, float, float, str]] = []
+    best_i = -1
+    best_epnl = -math.inf
     for px, k in levels:
-        if live_px > 0.0 and px == live_px and 0.0 <= live_rank <= 1.0:
+        if live_rank_ok and px == live_px:
             rank = live_rank
         elif side * (px - touch) > 0.0:
             rank = 0.0  # a new, better level: we are its whole queue
         else:
-            rank = cfg.join_rank_frac
+            rank = join
         qv = inp.queue_value(side, px, rank)
-        pf = inp.fill.fill_prob(side, px, cfg.fill_horizon_s, snap)
+        pf = fill_prob(side, px, horizon_s, snap)
         epnl = qv - penalty
         reject = ""
-        if not inp.passive_ok(side, px):
+        if not (px < opp - opp_tol if side > 0 else px > opp + opp_tol):
             reject = "would cross the book"
         elif min_dist > 0.0 and side * (mid - px) < min_dist - _EPS * mid:
             reject = "inside the widened spread"
-        elif not pf >= cfg.p_fill_min:
+        elif not pf >= p_min:
             reject = "fill probability below p_fill_min"
-        elif require_positive and not qv >= cfg.min_queue_value_bps:
+        elif require_positive and not qv >= qv_min:
             reject = "queue value below min_queue_value_bps"
         elif require_positive and not epnl > 0.0:
             reject = "inventory penalty exceeds queue value"
-        rec = CandidateRecord(side, px, k, rank, qv, pf, penalty, epnl, False, reject)
-        recs.append(rec)
-        if not reject and (best is None or epnl > best.epnl_bps):
+        elif epnl > best_epnl or best_i < 0:
+            best_i = len(rows)
+            best_epnl = epnl
+        rows.append((px, k, rank, qv, pf, epnl, reject))
+    best: CandidateRecord | None = None
+    for i, (px, k, rank, qv, pf, epnl, reject) in enumerate(rows):
+        rec = CandidateRecord(side, px, k, rank, qv, pf, penalty, epnl, i == best_i, reject)
+        if i == best_i:
             best = rec
-    if b is not None:
-        for rec in recs:
-            b.candidate(msgspec.structs.replace(rec, chosen=True) if rec is best else rec)
+        if b is not None:
+            b.candidate(rec)
     return best
 
 
