@@ -588,20 +588,41 @@ def _latency_cmd(pair: _Pair, key: str, n: int) -> Callable[[], dict[str, Any]]:
     return lambda: _pair_run(pair, {"op": "mpq", "kind": "lat", "size": size, "n": n})
 
 
+def _throughput_cmd(
+    pair: _Pair, key: str, n: int, n_batch: int, n_base: int
+) -> Callable[[], list[dict[str, Any]]]:
+    """One run of each mode of a transport (single, and batch for the ring)."""
+    transport, strategy, size_s = key.split("/")
+    size = int(size_s)
+
+    def go() -> list[dict[str, Any]]:
+        if transport == "ring":
+            single = _ring_scenario(pair, "ring_tput", strategy, size, n)
+            batch = _ring_scenario(pair, "ring_tput", strategy, size, n_batch, batched=True)
+            return [{**single, "mode": "single"}, {**batch, "mode": "batch"}]
+        if transport == "pyzmq":
+            return [{**_zmq_scenario(pair, "tput", size, n_base), "mode": "single"}]
+        return [{**_pair_run(pair, {"op": "mpq", "kind": "tput", "size": size, "n": n_base}), "mode": "single"}]
+
+    return go
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Run every scenario, print the tables and return the figures."""
     rounds = 3 if quick else 5
     n_lat = 1_500 if quick else 5_000  # per round
-    t_rounds = 2 if quick else 3
-    n_tput = 200_000 if quick else 1_000_000
-    n_tput_batch = 1_000_000 if quick else 4_000_000
-    n_base_tput = 40_000 if quick else 200_000
+    t_rounds = 3 if quick else 5
+    n_tput = 120_000 if quick else 500_000
+    n_tput_batch = 500_000 if quick else 2_000_000
+    n_base_tput = 25_000 if quick else 120_000
     t_start = time.monotonic()
     load_before = os.getloadavg()
     pair = _Pair()
     lat_keys = [f"ring/{st}/{size}" for size in SIZES for st in STRATEGIES]
     lat_keys += [f"{b}/-/{size}" for size in SIZES for b in ("pyzmq", "mp.Queue")]
     lat_rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in lat_keys}
+    tput_keys = [f"ring/{st}/{size}" for size in SIZES for st in STRATEGIES]
+    tput_keys += [f"{b}/-/{size}" for size in SIZES for b in ("pyzmq", "mp.Queue")]
     sem_rounds: list[dict[str, Any]] = []
     tput: dict[str, dict[str, Any]] = {}
     try:
@@ -609,31 +630,18 @@ def run(quick: bool = False) -> dict[str, Any]:
             sem_rounds.append(_sem_scenario(pair, n_lat))
             for key in lat_keys:
                 lat_rounds[key].append(_latency_cmd(pair, key, n_lat)())
-        for size in SIZES:
-            for strategy in STRATEGIES:
-                single = [_ring_scenario(pair, "ring_tput", strategy, size, n_tput) for _ in range(t_rounds)]
-                batch = [
-                    _ring_scenario(pair, "ring_tput", strategy, size, n_tput_batch, batched=True)
-                    for _ in range(t_rounds)
-                ]
-                tput[f"ring/{strategy}/{size}"] = {
-                    "single_mps": max(map(_mps, single)),
-                    "batch_mps": max(map(_mps, batch)),
-                    "lost": sum(r["lost"] for r in single + batch),
-                    "invcs": sum(r["invcs"] for r in single + batch),
-                }
-            zmq = [_zmq_scenario(pair, "tput", size, n_base_tput) for _ in range(t_rounds)]
-            tput[f"pyzmq/-/{size}"] = {
-                "single_mps": max(map(_mps, zmq)),
-                "lost": 0,
-                "invcs": sum(r["invcs"] for r in zmq),
+        tput_runs: dict[str, list[dict[str, Any]]] = {k: [] for k in tput_keys}
+        for _ in range(t_rounds):  # interleaved as well; the best run of each is reported
+            for key in tput_keys:
+                tput_runs[key] += _throughput_cmd(pair, key, n_tput, n_tput_batch, n_base_tput)()
+        for key, runs in tput_runs.items():
+            tput[key] = {
+                "single_mps": max(_mps(r) for r in runs if r["mode"] == "single"),
+                "lost": sum(r["lost"] for r in runs),
+                "invcs": sum(r["invcs"] for r in runs),
             }
-            mpq = [_pair_run(pair, {"op": "mpq", "kind": "tput", "size": size, "n": n_base_tput}) for _ in range(t_rounds)]
-            tput[f"mp.Queue/-/{size}"] = {
-                "single_mps": max(map(_mps, mpq)),
-                "lost": 0,
-                "invcs": sum(r["invcs"] for r in mpq),
-            }
+            if key.startswith("ring/"):
+                tput[key]["batch_mps"] = max(_mps(r) for r in runs if r["mode"] == "batch")
     finally:
         pair.close()
     figures: dict[str, Any] = {
