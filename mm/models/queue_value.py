@@ -98,6 +98,7 @@ QV_FEATURES: Final[tuple[str, ...]] = (
 )
 N_QV_FEATURES: Final = len(QV_FEATURES)
 _SQRT_HALF_PI: Final = math.sqrt(math.pi / 2.0)
+_MAX_SIGMA_BPS: Final = 1e4  # a 100% move per sample: anything larger is a corrupt field, not a market
 
 
 def maker_fee_bps(tier: str = "base", maker_share: float = 0.0, staking_discount: float = 0.0) -> float:
@@ -222,7 +223,7 @@ class HeuristicQueueValue:
 
     def adverse_bps(self, side: int, rank_frac: float, snap: StateSnapshot) -> float:
         c = self.cfg
-        sigma_h = _pos(snap.sigma_ewma) * self._h_scale
+        sigma_h = min(_pos(snap.sigma_ewma), _MAX_SIGMA_BPS) * self._h_scale
         probs = snap.regime_probs
         a = self._a
         base = 0.0
