@@ -24,6 +24,8 @@ MODULES = (
     "bench.bench_pipeline",
     "bench.bench_feed",
     "bench.bench_features",
+    "bench.bench_models",
+    "bench.bench_execution",
     "bench.bench_generator",
     "bench.bench_venue",
 )

@@ -1,12 +1,15 @@
 """The feature process: market events and our own order events in, StateSnapshots out.
 
 Wiring only: one mm.features.engine.FeatureEngine per symbol decides when a snapshot is
-due (every 100 ms and on material events) and builds it.
+due (every 100 ms and on material events) and builds it; one
+mm.features.queue_rank.QueueRankTracker per symbol follows our resting orders (OrderEvents
+from the ex ring) through book changes and trades and hands their queue ranks to the engine.
 """
 
 from __future__ import annotations
 
 from mm.features.engine import FeatureEngine
+from mm.features.queue_rank import QueueRankConfig, QueueRankTracker
 from mm.schema import AnyMessage, Bbo, BookSnapshot, RefPrice, Side, Trade, Venue
 from procs.runtime import Worker, run_worker
 
@@ -39,7 +42,9 @@ class FeatureWorker(Worker):
 
     def on_start(self, now_ns: int) -> None:
         warm_up(now_ns)
-        self.engines = [FeatureEngine(i) for i in range(len(self.cfg.run.symbols))]
+        n = len(self.cfg.run.symbols)
+        self.engines = [FeatureEngine(i) for i in range(n)]
+        self.trackers = [QueueRankTracker(i, QueueRankConfig()) for i in range(n)]
         self.dropped = 0
 
     def on_message(self, ring: str, msg: AnyMessage, now_ns: int) -> None:
@@ -50,6 +55,8 @@ class FeatureWorker(Worker):
             return
         origin = getattr(msg, "ts_ns", now_ns) if ring == "md" else getattr(msg, "origin_ts_ns", now_ns)
         eng = self.engines[sid]
+        if self.trackers[sid].on_event(msg, now_ns):
+            eng.set_queue_ranks(*self.trackers[sid].ranks())
         if eng.on_event(msg, now_ns):
             self.note_latency(origin, now_ns)
             self.publish("snap", eng.snapshot(now_ns, origin))

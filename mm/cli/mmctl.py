@@ -9,6 +9,9 @@
   mmctl shutdown                   stop the group cleanly
   mmctl record [--out DIR] [--duration S] [--ex]
                                    record the group's market stream to .mmrec files
+  mmctl train --data {real,generated} [--out DIR] ...
+                                   fit the models offline and print out-of-sample figures
+                                   (no running group needed; `mmctl train --help`)
 
 Global flags: --config FILE (its run.run_dir locates the group), --run-dir DIR, --json.
 Exit codes: 0 ok; 1 the command was refused or failed; 2 usage or configuration error;
@@ -239,10 +242,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="", help="output directory (default var/recordings/<time>)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to record (0: until Ctrl-C)")
     p.add_argument("--ex", action="store_true", help="also record the ex ring (order events, fills)")
+    sub.add_parser("train", help="fit the models offline (see `mmctl train --help`)", add_help=False)
     return ap
 
 
+OFFLINE_VERBS = ("train",)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Offline verbs need no running group and own their flags: hand them the rest as is.
+    if argv and argv[0] in OFFLINE_VERBS:
+        from mm.cli import train
+
+        return train.main(argv[1:])
     args = build_parser().parse_args(argv)
     args.json = bool(args.json)
     try:
