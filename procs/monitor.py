@@ -89,6 +89,7 @@ class MonitorWorker(Worker):
         self._wait_readers = []
         self.stat_rings: dict[str, Ring] = {}
         self.decoder = monitor_decoder()
+        self.undecodable: dict[str, int] = {}
         self._last_attach_ns = 0
         self._attach()
 
@@ -127,7 +128,11 @@ class MonitorWorker(Worker):
                         msg = self.decoder.decode(payload)
                     except Exception as exc:  # a message the codec does not know: counted, dropped
                         self.hb.add("errors")
-                        log.debug("ring %s: undecodable message dropped: %s", ring_name, exc)
+                        seen = self.undecodable.get(ring_name, 0)
+                        self.undecodable[ring_name] = seen + 1
+                        if seen == 0 or (seen + 1) % 1000 == 0:
+                            log.warning("ring %s: undecodable message dropped (%d so far): %s",
+                                        ring_name, seen + 1, exc)
                         continue
                     for rec in self.state.on_message(msg, now_ns, wall_ns):
                         if self.audit is not None:

@@ -355,11 +355,13 @@ def from_decision(
 ) -> CycleDecisionRecord:
     """The audit record of execution's ``DecisionRecord`` (mm.execution.decision).
 
+    Numbers execution leaves out (None: "not evaluated") become NaN here.
+
     ``signal``: the AlphaSignal the cycle used (its lead-lag skew and divergence become
     signal adjustments, its time a latency hop); ``snapshot_ts_ns``: the feature snapshot's
     time; ``rate``: :func:`rate_budget` of execution's limiter.
     """
-    mid = d.mid_px
+    mid = _f(d.mid_px)
     chosen = [c for c in d.candidates if c.chosen]
     raw_spread, raw_skew = _spread_and_skew(
         (c.px for c in chosen if c.side > 0), (c.px for c in chosen if c.side < 0), mid
@@ -397,9 +399,9 @@ def from_decision(
         ts_ns=d.ts_ns, cycle=d.cycle, symbol_id=d.symbol_id, symbol=symbol, origin_ts_ns=d.origin_ts_ns,
         policy=d.policy,
         market=MarketState(
-            best_bid_px=d.best_bid, best_ask_px=d.best_ask, mid_px=mid, microprice_px=d.microprice,
-            spread_bps=d.spread_bps, sigma_ewma=d.sigma_ewma, sigma_realized_1m=d.sigma_realized_1m,
-            regime=d.regime, toxicity=d.toxicity, toxic_prob=d.toxic_prob, ofi_500ms=d.ofi_500ms,
+            best_bid_px=_f(d.best_bid), best_ask_px=_f(d.best_ask), mid_px=mid, microprice_px=_f(d.microprice),
+            spread_bps=_f(d.spread_bps), sigma_ewma=_f(d.sigma_ewma), sigma_realized_1m=_f(d.sigma_realized_1m),
+            regime=d.regime, toxicity=d.toxicity, toxic_prob=_f(d.toxic_prob), ofi_500ms=_f(d.ofi_500ms),
             snapshot_seq=d.snapshot_seq, snapshot_ts_ns=snapshot_ts_ns, signal_seq=d.signal_seq,
             signal_ts_ns=signal.ts_ns if signal is not None else 0,
         ),
@@ -411,9 +413,9 @@ def from_decision(
         risk_overlay=overlay, exposure_scaling=d.size_multiplier, final_spread_bps=final_spread,
         final_quotes=[QuoteLevel(t.side, t.px, t.qty, t.tif, t.reduce_only, t.aggressive, _text(t.reason))
                       for t in d.targets],
-        taker_ev_bps=d.taker_ev_bps, maker_ev_bps=d.maker_ev_bps,
-        candidates=[Candidate(c.side, c.px, c.offset_ticks, c.queue_value_bps, c.p_fill, c.epnl_bps, c.chosen,
-                              _text(c.reject)) for c in d.candidates],
+        taker_ev_bps=_f(d.taker_ev_bps), maker_ev_bps=_f(d.maker_ev_bps),
+        candidates=[Candidate(c.side, _f(c.px), c.offset_ticks, _f(c.queue_value_bps), _f(c.p_fill), _f(c.epnl_bps),
+                              c.chosen, _text(c.reject)) for c in d.candidates],
         orders_placed=placed, orders_modified=modified, orders_cancelled=cancelled, orders_other=other,
         orders_latched=latched, reasons=[_text(r) for r in d.reasons], rate=rate, wall_ns=wall_ns,
     )
