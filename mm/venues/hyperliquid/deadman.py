@@ -188,7 +188,7 @@ class DeadMansSwitch:
             if not self._volume_logged:
                 self._volume_logged = True
                 log.warning("%s: the venue refuses scheduleCancel until enough volume is traded (%s); "
-                            "carrying on without it, retrying every %.0f s. The kill path never depends on it.",
+                            "carrying on without it, retrying every %g s. The kill path never depends on it.",
                             self.name, err, self.refused_retry_s)
         elif err.startswith(wire.ERR_SCHEDULE_CANCEL_TOO_MANY):
             self._pause_for_day(now, err)
