@@ -105,6 +105,13 @@ def test_missed_refresh_counts_a_trigger_without_updates() -> None:
     now[0] += 86_400_000  # the next UTC day resets the count
     asyncio.run(dms.refresh())
     assert dms.triggers_today == 1 and dms.triggers_total == 2
+    from mm.venues.hyperliquid.client_config import ExchangeClientConfig
+
+    cfg = ExchangeClientConfig(http_url="http://127.0.0.1:1", dead_mans_switch_s=20.0, dead_mans_refresh_s=5.0)
+    made = DeadMansSwitch.from_config(fake, cfg)
+    assert made is not None and (made.lead_s, made.refresh_s) == (20.0, 5.0)
+    assert DeadMansSwitch.from_config(fake, ExchangeClientConfig(http_url="http://127.0.0.1:1",
+                                                                 dead_mans_switch_s=0.0)) is None
     with pytest.raises(ValueError, match="lead_s"):
         DeadMansSwitch(fake, lead_s=5.0)
     with pytest.raises(ValueError, match="refresh_s"):

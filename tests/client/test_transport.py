@@ -35,7 +35,7 @@ def test_ws_down_falls_back_to_http_and_comes_back(env: Env) -> None:
         async with env.client() as c:
             r1 = await c.place([OrderSpec(coin="ETH", is_buy=True, px=2900, sz=0.01)])
             assert r1.transport == "ws" and r1.outcome == "ok"
-            env.venue.call(lambda s: s.trigger_disconnect(1500))  # cut every websocket, refuse new ones 1.5 s
+            env.venue.call(lambda s: s.trigger_disconnect(3000))  # cut every websocket, refuse new ones 3 s
             await eventually(lambda: not c.ws_connected, what="websocket seen down")
             r2 = await c.place([OrderSpec(coin="ETH", is_buy=True, px=2901, sz=0.01)])
             assert r2.transport == "http" and r2.outcome == "ok" and r2.statuses[0].kind == "resting"
@@ -147,7 +147,7 @@ def test_user_stream_updates_fills_and_reconnect_replay(env: Env) -> None:
             live = await eventually(lambda: [e for e in events if isinstance(e, UserFill)], what="live fill")
             assert live[0].oid == f1.statuses[0].oid and not live[0].replayed
             # the stream drops; a fill happens while it is down (sent over HTTP)
-            env.venue.call(lambda s: s.trigger_disconnect(800))
+            env.venue.call(lambda s: s.trigger_disconnect(2000))
             await eventually(lambda: any(isinstance(e, StreamStatus) and e.kind == "disconnected" for e in events),
                              what="disconnected status")
             f2 = await c.place([OrderSpec(coin="BTC", is_buy=True, px=100001, sz=0.002, tif="Ioc")])
@@ -183,5 +183,18 @@ def test_snapshot_fills_are_not_replayed_on_first_subscribe_unless_asked(env: En
             assert await c3.subscribe_user_events(since.append, since_ms=0)
             fills = [e for e in since if isinstance(e, UserFill)]
             assert len(fills) == 1 and fills[0].replayed and fills[0].oid == r.statuses[0].oid
+
+    run(go())
+
+
+def test_expires_after_refused_when_late(env: Env) -> None:
+    async def go() -> None:
+        async with env.client(expires_after_ms=2000) as c:
+            ok = await c.place([OrderSpec(coin="ETH", is_buy=True, px=2900, sz=0.01)])
+            assert ok.outcome == "ok"
+            env.clock_offset_ms[0] = 5_000  # the action reaches a venue 5 s later than it was signed
+            late = await c.place([OrderSpec(coin="ETH", is_buy=True, px=2901, sz=0.01)])
+            assert late.outcome == "rejected" and late.error == "Action already expired"
+            assert len(env.open_orders()) == 1
 
     run(go())

@@ -731,12 +731,13 @@ class ExchangeClient:
         try:
             reply = await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
-            self._pending.pop(pid, None)
             self._ws_healthy = False  # next actions go over HTTP until a ping proves the socket alive
             self._ping_now.set()
             return ("unknown", f"no answer to websocket post within {timeout_s * 1000:.0f} ms")
         except ConnectionError as exc:
             return ("unknown", f"websocket lost after sending: {exc}")
+        finally:
+            self._pending.pop(pid, None)  # a reply arriving later is counted as late
         if not isinstance(reply, dict):
             return ("unknown", "malformed post reply")
         rtype = reply.get("type")
@@ -959,6 +960,7 @@ class ExchangeClient:
         ws = self._ws
         if ws is not None and not ws.closed:
             await self._send_user_subscriptions(ws)
+            self._emit(StreamStatus(kind="connected", ts_ms=self._clock_ms()))
         timeout = self.ws_connect_timeout_s if wait_s is None else wait_s
         try:
             await asyncio.wait_for(self._fills_primed_event.wait(), timeout)

@@ -34,6 +34,7 @@ import msgspec
 
 from mm.venues.hyperliquid import exchange_wire as wire
 from mm.venues.hyperliquid.client import ActionResult
+from mm.venues.hyperliquid.client_config import ExchangeClientConfig
 from mm.venues.hyperliquid.reconcile import OrderInfo
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,13 @@ class DeadMansSwitch:
         self.last_error = ""
         self._volume_logged = False
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_config(cls, client: ScheduleCancelClient, cfg: ExchangeClientConfig) -> DeadMansSwitch | None:
+        """The switch for ``[exchange]`` (``dead_mans_switch_s`` ahead, every ``dead_mans_refresh_s``); None when 0."""
+        if cfg.dead_mans_switch_s == 0.0:
+            return None
+        return cls(client, cfg.dead_mans_switch_s, cfg.dead_mans_refresh_s, cfg.dead_mans_refused_retry_s)
 
     # ------------------------------------------------------------------ state
 
