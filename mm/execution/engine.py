@@ -13,7 +13,8 @@ What comes out, drained by the caller after each call:
 - :meth:`drain_requests`: ``ExchangeRequest`` (``/exchange`` actions to sign and send) and
   ``InfoRequest`` (``orderStatus`` / ``openOrders`` lookups for reconciliation).
 - :meth:`drain_events`: ``OrderEvent`` and ``Fill`` messages to publish.
-- :meth:`drain_records`: one ``DecisionRecord`` per cycle for the audit log.
+- :meth:`drain_records`: one ``DecisionRecord`` per cycle for the audit log (built when
+  drained, so that building it is not on the path from snapshot to actions).
 
 Records and events are kept up to ``outbox_max`` each when nobody drains them (the oldest
 are dropped and counted in ``dropped_records`` / ``dropped_events``); requests are never
@@ -55,6 +56,9 @@ from mm.schema import (
     OrderEvent,
     StateSnapshot,
 )
+
+_PendingRecord = tuple[int, int, int, int, StateSnapshot | None, AlphaSignal | None, ControlState | None, bool,
+                       float, float, float, DecisionBuilder]
 
 
 class Policy(Protocol):
@@ -125,7 +129,7 @@ class ExecutionEngine:
         self.policy = make_policy(self.cfg.policy)
         self.oms = Oms(self.cfg, self.specs, session_id, limiter)
         self.outbox_max = max(outbox_max, 1)
-        self.records: deque[DecisionRecord] = deque(maxlen=self.outbox_max)
+        self.records: deque[_PendingRecord] = deque(maxlen=self.outbox_max)
         self.dropped_records = 0
         self.dropped_events = 0
 
@@ -211,7 +215,7 @@ class ExecutionEngine:
         return out
 
     def drain_records(self) -> list[DecisionRecord]:
-        out = list(self.records)
+        out = [self._record(*p) for p in self.records]
         self.records.clear()
         return out
 
@@ -270,8 +274,8 @@ class ExecutionEngine:
             drop = len(events) - self.outbox_max
             del events[:drop]
             self.dropped_events += drop
-        self.records.append(self._record(sid, now_ns, origin_ts_ns, snap, sig, ctrl, killed, inventory, max_inv,
-                                         quote, b))
+        self.records.append((sid, self.cycles, now_ns, origin_ts_ns, snap, sig, ctrl, killed, inventory, max_inv,
+                             quote, b))
         return CycleSummary(
             symbol_id=sid,
             ts_ns=now_ns,
@@ -308,10 +312,11 @@ class ExecutionEngine:
             toxic_prob = max(toxic_prob, sig.toxic_prob) if math.isfinite(sig.toxic_prob) else toxic_prob
             target = sig.target_inventory
             skew = sig.lead_lag_skew_bps
-        hb, hs = self.oms.headroom(sid)
+        settled = self.oms.settled_passive(sid)
+        hb, hs = self.oms.headroom(sid, settled)
         live_bid = live_ask = 0.0
         rank_bid = rank_ask = -1.0
-        for r in self.oms.settled_passive(sid):
+        for r in settled:
             if r.side > 0 and r.px > live_bid:
                 live_bid = r.px
                 rank_bid = snap.queue_rank_bid if r.px == snap.best_bid else -1.0
@@ -365,12 +370,12 @@ class ExecutionEngine:
         res.placed += out.placed
         return [t]
 
-    def _record(self, sid: int, now_ns: int, origin_ts_ns: int, snap: StateSnapshot | None, sig: AlphaSignal | None,
-                ctrl: ControlState | None, killed: bool, inventory: float, max_inv: float, quote: float,
-                b: DecisionBuilder) -> DecisionRecord:
+    def _record(self, sid: int, cycle: int, now_ns: int, origin_ts_ns: int, snap: StateSnapshot | None,
+                sig: AlphaSignal | None, ctrl: ControlState | None, killed: bool, inventory: float, max_inv: float,
+                quote: float, b: DecisionBuilder) -> DecisionRecord:
         s = snap
         return DecisionRecord(
-            symbol_id=sid, cycle=self.cycles, ts_ns=now_ns, origin_ts_ns=origin_ts_ns, policy=self.policy.name,
+            symbol_id=sid, cycle=cycle, ts_ns=now_ns, origin_ts_ns=origin_ts_ns, policy=self.policy.name,
             snapshot_seq=s.seq if s else -1, signal_seq=sig.seq if sig else -1,
             best_bid=s.best_bid if s else 0.0, best_ask=s.best_ask if s else 0.0, mid_px=s.mid_px if s else 0.0,
             microprice=s.microprice if s else 0.0, spread_bps=s.spread_bps if s else 0.0,

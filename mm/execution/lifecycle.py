@@ -413,9 +413,11 @@ class Oms:
         worst_short = pos - sells - min(ro_sells, max(pos, 0.0))
         return worst_long, worst_short
 
-    def headroom(self, symbol_id: int) -> tuple[float, float]:
+    def headroom(self, symbol_id: int, settled: Sequence[OrderRecord] | None = None) -> tuple[float, float]:
         """(buy, sell) qty that may be added, leaving out the settled passive orders the diff replaces."""
-        exclude = frozenset(r.cloid for r in self.settled_passive(symbol_id))
+        if settled is None:
+            settled = self.settled_passive(symbol_id)
+        exclude = frozenset(r.cloid for r in settled)
         lng, sht = self.exposure(symbol_id, exclude)
         mx = self.books[symbol_id].max_inv
         return max(mx - lng, 0.0), max(mx + sht, 0.0)

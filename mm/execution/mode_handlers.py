@@ -112,7 +112,9 @@ class PriceGrid:
         return px
 
     def shift(self, px: float, n: int) -> float:
-        return self.up(px, n) if n > 0 else self.down(px, -n) if n < 0 else px
+        if n == 0:
+            return px
+        return self.up(px, n) if n > 0 else self.down(px, -n)
 
     def floor_qty(self, qty: float) -> float:
         """``qty`` down to whole lots (never grows a size)."""

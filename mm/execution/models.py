@@ -121,10 +121,15 @@ class HeuristicQueueValue:
         return side * (fair - px) * k
 
     def queue_value(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
-        cap = self.capture_bps(side, px, snap)
+        base, ofi_norm, fair, k = self._pre if snap is self._snap else self._prepare(snap)
+        cap = side * (fair - px) * k
         if not math.isfinite(cap):
             return -1e9
-        return cap - self.adverse_selection_bps(side, rank_frac, snap) - self.cfg.maker_fee_bps
+        cfg = self.cfg
+        adverse_ofi = -side * ofi_norm
+        adverse_ofi = 0.0 if adverse_ofi < 0.0 else cfg.ofi_clip if adverse_ofi > cfg.ofi_clip else adverse_ofi
+        rank = (0.0 if rank_frac < 0.0 else 1.0 if rank_frac > 1.0 else rank_frac) if math.isfinite(rank_frac) else 1.0
+        return cap - (base + cfg.as_ofi_bps * adverse_ofi + cfg.as_rank_bps * rank) - cfg.maker_fee_bps
 
 
 class ExpFillModel:

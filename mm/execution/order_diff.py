@@ -10,7 +10,8 @@ Rules, per side:
 2. A live order that lies within the tolerance band of a target (price within
    ``px_tolerance_ticks`` ticks, remaining size between ``(1 - qty_tolerance_frac)`` times
    the target size and the target size, same reduce-only flag) is kept: nothing is sent
-   for it. Closest price first. The band is one-sided on purpose: a kept order never rests
+   for it. As many orders as possible are kept (a maximum matching of targets to live
+   orders within tolerance, closest prices tried first). The band is one-sided on purpose: a kept order never rests
    more than the policy asked for (the worst-case inventory check sees only what is sent).
 3. Remaining targets take over remaining live orders of the same side by modify
    (Hyperliquid's batchModify is an atomic cancel-replace: one request instead of two, and
@@ -115,20 +116,15 @@ def diff_orders(
         if not side_live and not side_targets:
             continue
         used = [False] * len(side_live)
+        owner = _max_tolerance_matching(side_live, side_targets, tick_of, px_tolerance_ticks, qty_tolerance_frac)
         unmatched: list[TargetOrder] = []
-        for t in side_targets:
-            best = -1
-            best_dist = math.inf
-            for i, o in enumerate(side_live):
-                if used[i] or not within_tolerance(o, t, tick_of, px_tolerance_ticks, qty_tolerance_frac):
-                    continue
-                d = abs(o.px - t.px)
-                if d < best_dist:
-                    best, best_dist = i, d
-            if best >= 0:
-                used[best] = True
-                keep.append(side_live[best].cloid)
-            else:
+        matched_targets = {ti for ti in owner if ti >= 0}
+        for li, ti in enumerate(owner):
+            if ti >= 0:
+                used[li] = True
+                keep.append(side_live[li].cloid)
+        for ti, t in enumerate(side_targets):
+            if ti not in matched_targets:
                 unmatched.append(t)
         for t in unmatched:
             best = -1
@@ -148,6 +144,37 @@ def diff_orders(
             if not used[i]:
                 cancel.append(o.cloid)
     return Diff(new, cancel, modify, keep)
+
+
+def _max_tolerance_matching(live: list[LiveOrder], targets: list[TargetOrder], tick_of: TickOf,
+                            px_tolerance_ticks: int, qty_tolerance_frac: float) -> list[int]:
+    """For each live order, the index of the target it is kept for (-1: none); as many as possible.
+
+    Augmenting paths (Kuhn) over "live order within tolerance of target"; each target tries
+    its closest live orders first. A handful of orders per side: the cost is negligible.
+    """
+    adj: list[list[int]] = []
+    for t in targets:
+        cands = [i for i, o in enumerate(live)
+                 if within_tolerance(o, t, tick_of, px_tolerance_ticks, qty_tolerance_frac)]
+        cands.sort(key=lambda i: abs(live[i].px - t.px))
+        adj.append(cands)
+    owner = [-1] * len(live)
+
+    def augment(ti: int, seen: list[bool]) -> bool:
+        for li in adj[ti]:
+            if seen[li]:
+                continue
+            seen[li] = True
+            if owner[li] < 0 or augment(owner[li], seen):
+                owner[li] = ti
+                return True
+        return False
+
+    for ti in range(len(targets)):
+        if adj[ti]:
+            augment(ti, [False] * len(live))
+    return owner
 
 
 def apply_diff(live: Sequence[LiveOrder], diff: Diff) -> list[LiveOrder]:
