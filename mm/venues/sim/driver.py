@@ -198,17 +198,22 @@ def load_hyperliquid_csv(
     """One coin of a recorder directory as events ordered by venue time (``ts_ns`` = venue ms x 1e6).
 
     Book snapshots, trades (deduplicated by id, backfill before the first snapshot dropped)
-    and, with ``with_bbo``, the best bid/offer updates that arrive between snapshots.
+    and, with ``with_bbo``, the best bid/offer updates that arrive between snapshots. Events
+    of one block time come trades first: a snapshot or bbo stamped with a block's time is the
+    book that block left, trades included (measured on 2025-09-04 BTC: of the levels traded at
+    a snapshot's own time, 218 show the traded size gone, 2 the level unchanged, 293 changed
+    otherwise), so applying it before the trades would take them from the queue twice.
     """
     d = Path(directory)
     books = list(_read_books(d / f"orderbooks_{coin}.csv", venue, symbol_id))
     if not books:
         return []
     first_ms = books[0].remote_ts_ms
-    streams: list[Iterable[DriverEvent]] = [books]
+    streams: list[Iterable[DriverEvent]] = []
     trades_path = d / f"trades_{coin}.csv"
     if trades_path.exists():
         streams.append(list(_read_trades(trades_path, venue, symbol_id, first_ms)))
+    streams.append(books)
     prices_path = d / f"prices_{coin}.csv"
     if with_bbo and prices_path.exists():
         streams.append([b for b in _read_bbo(prices_path, venue, symbol_id) if b.remote_ts_ms >= first_ms])

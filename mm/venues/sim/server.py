@@ -18,6 +18,13 @@ The background market comes from a *market driver* (``driver.py``): any async it
 ``mm.schema`` events. Latency and failure injection (``latency.py``, ``failures.py``) and the
 rate limits (``ratelimit.py``) are applied here, each switchable in the config.
 
+Blocks (``matching.block_ms`` > 0, the default): users' actions and the driver's Hyperliquid
+events wait for the end of the current block (``block_ms`` +/- ``block_jitter_ms``), where
+they are applied in Hyperliquid's in-block order (:func:`_block_priority`) at one block time;
+then trades go out (one frame per coin), bbo where it changed, and l2Book (a full snapshot)
+where at least ``ws.l2book_interval_ms`` passed since the last push. :meth:`apply_market_event`
+(tests, synchronous callers) applies and publishes at once, outside the blocks.
+
 Entry points: :func:`serve` (``await serve(config, driver)`` gives a running
 :class:`VenueServer` with ``.port`` and ``await .stop()``), :class:`ThreadedVenue` (the same
 in a background thread with its own event loop, for tests and synchronous callers), and
@@ -148,6 +155,21 @@ def _num(x: float) -> str:
     return rules.plain_str(rules.to_decimal(x))
 
 
+class _Queued:
+    """An action (with its reply future) or a market event waiting for the block's end."""
+
+    __slots__ = ("action", "event", "fut", "priority", "seq", "user")
+
+    def __init__(self, priority: int, seq: int, user: str = "", action: wire.Action | None = None,
+                 fut: asyncio.Future[wire.ExchangeResponse] | None = None, event: DriverEvent | None = None) -> None:
+        self.priority = priority
+        self.seq = seq
+        self.user = user
+        self.action = action
+        self.fut = fut
+        self.event = event
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -198,9 +220,12 @@ class VenueServer:
         self._dms: dict[str, int] = {}
         self._dms_triggers: dict[str, tuple[int, int]] = {}
         self._outage_until_s = 0.0
-        self._block_queue: list[tuple[int, int, str, wire.Action, asyncio.Future[wire.ExchangeResponse]]] = []
+        self._block_queue: list[_Queued] = []
         self._block_seq = 0
         self._blocks_held = False
+        self._block_rng = random.Random(f"{config.seed}:blocks")
+        self._block_now_ns: int | None = None
+        self.block_times_ms: deque[int] = deque(maxlen=10_000)  # venue time of each block's end
         self._started_s = time.monotonic()
         self.stats: dict[str, int] = {"http_429": 0, "ws_dropped": 0, "outages": 0, "margin_cancels": 0,
                                       "random_rejections": 0, "market_events": 0}
@@ -256,10 +281,16 @@ class VenueServer:
             self._runner = None
 
     async def _drive(self, driver: MarketDriver) -> None:
+        blocks = self.cfg.matching.block_ms > 0
         try:
             async for ev in driver:
                 try:
-                    self.apply_market_event(ev)
+                    if not blocks:
+                        self.apply_market_event(ev)
+                    elif _market_priority(ev) is not None:
+                        self.enqueue_market_event(ev)
+                    else:  # Binance reference and funding: sent as they come, books untouched
+                        self._apply_market(ev)
                 except Exception:
                     log.exception("market event failed: %r", ev)
         except asyncio.CancelledError:
@@ -270,10 +301,13 @@ class VenueServer:
     # ------------------------------------------------------------------ time
 
     def now_ns(self) -> int:
+        """Venue time; inside a block being applied, the block's time."""
+        if self._block_now_ns is not None:
+            return self._block_now_ns
         return self._clock_ns()
 
     def now_ms(self) -> int:
-        return self._clock_ns() // 1_000_000
+        return self.now_ns() // 1_000_000
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a coroutine in the background, keeping a reference until it is done."""
@@ -287,7 +321,20 @@ class VenueServer:
     # ------------------------------------------------------------------ market events
 
     def apply_market_event(self, ev: DriverEvent) -> None:
-        """Play one market event into the books (or the Binance streams) and publish the effects."""
+        """Play one market event into the books (or the Binance streams) and publish the effects now."""
+        self._apply_market(ev)
+        self._publish()
+
+    def enqueue_market_event(self, ev: DriverEvent) -> None:
+        """Queue a Hyperliquid market event for the current block (applied at its end, in order)."""
+        prio = _market_priority(ev)
+        if prio is None or self.cfg.matching.block_ms <= 0:
+            self.apply_market_event(ev)
+            return
+        self._block_seq += 1
+        self._block_queue.append(_Queued(prio, self._block_seq, event=ev))
+
+    def _apply_market(self, ev: DriverEvent) -> None:
         self.stats["market_events"] += 1
         if isinstance(ev, RefPrice) or ev.venue == Venue.BINANCE:
             self._binance_event(ev)
@@ -309,7 +356,6 @@ class VenueServer:
             self._ctx[coin] = {"funding": ev.funding_rate, "mark": ev.mark_px, "oracle": ev.oracle_px,
                                "oi": ev.open_interest}
             self._push_ctx(coin)
-        self._publish()
 
     # ------------------------------------------------------------------ /exchange
 
@@ -343,13 +389,15 @@ class VenueServer:
         )
         if budget_err is not None:
             return wire.err(budget_err)
-        delay_ms = self.latency.sample_ms()
+        block_ms = self.cfg.matching.block_ms
+        # the latency draw is end to end; with blocks, the wait for the block's end is part of it
+        delay_ms = self.latency.pre_block_ms(block_ms) if block_ms > 0 else self.latency.sample_ms()
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000.0)
-        if self.cfg.matching.block_ms > 0:
+        if block_ms > 0:
             fut: asyncio.Future[wire.ExchangeResponse] = asyncio.get_running_loop().create_future()
             self._block_seq += 1
-            self._block_queue.append((_block_priority(req.action), self._block_seq, user, req.action, fut))
+            self._block_queue.append(_Queued(_block_priority(req.action), self._block_seq, user, req.action, fut))
             return await fut
         try:
             return self._apply_action(user, req.action)
@@ -358,30 +406,64 @@ class VenueServer:
 
     @property
     def n_queued_actions(self) -> int:
-        """Actions waiting for the next block."""
-        return len(self._block_queue)
+        """Users' actions waiting for the next block."""
+        return sum(1 for q in self._block_queue if q.action is not None)
+
+    @property
+    def n_queued_market_events(self) -> int:
+        """Market driver events waiting for the next block."""
+        return sum(1 for q in self._block_queue if q.event is not None)
 
     def hold_blocks(self, hold: bool) -> None:
         """Stop (True) or resume (False) applying blocks; actions queue meanwhile (for tests and chaos)."""
         self._blocks_held = hold
 
     async def _block_loop(self) -> None:
-        period_s = self.cfg.matching.block_ms / 1000.0
+        m = self.cfg.matching
+        loop = asyncio.get_running_loop()
+        next_end = loop.time()
         while True:
-            await asyncio.sleep(period_s)
-            if self._blocks_held or not self._block_queue:
-                continue
-            batch = sorted(self._block_queue, key=lambda item: (item[0], item[1]))
-            self._block_queue.clear()
-            for _, _, user, action, fut in batch:
-                try:
-                    resp = self._apply_action(user, action)
-                except Exception as exc:
-                    log.exception("action failed in block")
-                    resp = wire.err(f"Internal error: {type(exc).__name__}")
-                if not fut.done():
-                    fut.set_result(resp)
+            jitter = self._block_rng.uniform(-m.block_jitter_ms, m.block_jitter_ms) if m.block_jitter_ms > 0 else 0.0
+            next_end += max(1.0, m.block_ms + jitter) / 1000.0
+            wait = next_end - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            else:  # fell behind (a slow block): start the next one from now, never in a burst
+                next_end = loop.time()
+            try:
+                self.end_block()
+            except Exception:
+                log.exception("block failed")
+
+    def end_block(self) -> None:
+        """Close the current block: apply what it collected in Hyperliquid's order at one block time,
+        then publish trades, changed bbo and (past the interval) l2Book."""
+        now_ns = self._clock_ns()
+        self._block_now_ns = now_ns
+        try:
+            if not self._blocks_held and self._block_queue:
+                batch = sorted(self._block_queue, key=lambda q: (q.priority, q.seq))
+                self._block_queue.clear()
+                for q in batch:
+                    if q.event is not None:
+                        try:
+                            self._apply_market(q.event)
+                        except Exception:
+                            log.exception("market event failed in block: %r", q.event)
+                        continue
+                    assert q.action is not None and q.fut is not None
+                    try:
+                        resp = self._apply_action(q.user, q.action)
+                    except Exception as exc:
+                        log.exception("action failed in block")
+                        resp = wire.err(f"Internal error: {type(exc).__name__}")
+                    if not q.fut.done():
+                        q.fut.set_result(resp)
+            self.block_times_ms.append(now_ns // 1_000_000)
             self._publish()
+            self._push_l2(now_ns / 1e9)
+        finally:
+            self._block_now_ns = None
 
     def _suffix(self, msg: str, asset: int) -> str:
         return f"{msg} asset={asset}" if self.cfg.error_asset_suffix else msg
@@ -805,13 +887,34 @@ class VenueServer:
                 day = now_ms // _DAY_MS
                 prev_day, count = self._dms_triggers.get(user, (day, 0))
                 self._dms_triggers[user] = (day, count + 1 if prev_day == day else 1)
-        self._publish()
+        blocks = self.cfg.matching.block_ms > 0
+        if not blocks:
+            self._publish()
         # injected disconnects (no new draw while an outage lasts)
         if not self._outage():
             outage_ms = self.failures.disconnect_ms(elapsed_s)
             if outage_ms is not None:
                 self.trigger_disconnect(outage_ms)
-        # l2Book pushes: at most every interval per subscription, full snapshots
+        if not blocks:
+            self._push_l2(now_s)
+        # allMids and activeAssetCtx
+        if self._mids_changed and self._subs.get(("allMids",)):
+            self._send_sub(("allMids",), _dumps(wire.ws_frame("allMids", {"mids": self._all_mids()})))
+            self._mids_changed = False
+        if now_s - self._ctx_last_push_s >= self.cfg.ws.asset_ctx_interval_ms / 1000.0:
+            self._ctx_last_push_s = now_s
+            for coin in self.engine.books:
+                self._push_ctx(coin)
+        # idle connections (the venue sent nothing for too long)
+        idle = self.cfg.ws.idle_timeout_s
+        for client in list(self._clients):
+            if not client.closed and now_s - client.last_sent_s > idle and client.queue.empty():
+                client.closed = True
+                client.queue.put_nowait(None)
+                self._spawn(client.ws.close())
+
+    def _push_l2(self, now_s: float) -> None:
+        """l2Book pushes: at most every interval per subscription, full snapshots."""
         interval_s = self.cfg.ws.l2book_interval_ms / 1000.0
         changed = self._l2_changed
         pushed: set[str] = set()
@@ -829,21 +932,6 @@ class VenueServer:
                 client.send(text)
             pushed.add(coin)
         self._l2_changed = changed - pushed
-        # allMids and activeAssetCtx
-        if self._mids_changed and self._subs.get(("allMids",)):
-            self._send_sub(("allMids",), _dumps(wire.ws_frame("allMids", {"mids": self._all_mids()})))
-            self._mids_changed = False
-        if now_s - self._ctx_last_push_s >= self.cfg.ws.asset_ctx_interval_ms / 1000.0:
-            self._ctx_last_push_s = now_s
-            for coin in self.engine.books:
-                self._push_ctx(coin)
-        # idle connections (the venue sent nothing for too long)
-        idle = self.cfg.ws.idle_timeout_s
-        for client in list(self._clients):
-            if not client.closed and now_s - client.last_sent_s > idle and client.queue.empty():
-                client.closed = True
-                client.queue.put_nowait(None)
-                self._spawn(client.ws.close())
 
     def trigger_disconnect(self, duration_ms: float) -> None:
         """Cut every websocket now and refuse new ones for ``duration_ms`` (also HTTP if configured)."""
@@ -1144,7 +1232,9 @@ class VenueServer:
 
 
 def _block_priority(action: wire.Action) -> int:
-    """0: places no GTC/IOC order (ALO, schedule cancel, leverage); 1: cancels; 2: places GTC/IOC."""
+    """An action's place in a block (Hyperliquid docs, HyperCore order book): 0 sends no GTC or
+    IOC order to any book (ALO placements, schedule cancel, leverage); 1 cancels; 2 sends at
+    least one GTC or IOC order. A modify counts as the order it places."""
     if isinstance(action, wire.CancelAction | wire.CancelByCloidAction):
         return 1
     if isinstance(action, wire.OrderAction):
@@ -1157,6 +1247,19 @@ def _block_priority(action: wire.Action) -> int:
         return 0
     takes = any(o.t.limit is None or o.t.limit.tif != "Alo" for o in orders)
     return 2 if takes else 0
+
+
+def _market_priority(ev: DriverEvent) -> int | None:
+    """A market driver event's place in a block: 2 for a trade (its taker sent a GTC/IOC order),
+    3 for book updates (the state the block left, so after everything else); None for events
+    outside Hyperliquid's blocks (Binance reference, funding), which apply as they come."""
+    if isinstance(ev, RefPrice) or ev.venue == Venue.BINANCE:
+        return None
+    if isinstance(ev, Trade):
+        return 2
+    if isinstance(ev, BookSnapshot | Bbo | BookDelta):
+        return 3
+    return None
 
 
 def _stream_key(stream: str) -> str:
