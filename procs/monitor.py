@@ -3,13 +3,14 @@
 Wiring only: what it knows is mm.metrics.state.MonitorState's; postmortem rules are
 mm.audit.postmortem's; the HTTP side is mm.metrics.server's. Every ``poll_interval_ms`` it
 drains its rings (``snap``, ``sig``, ``ex``, ``ctl`` and ``audit`` when they exist) without
-ever asking a producer to wake it, reads the heartbeat table, the kill switch and the rings'
-statistics, writes the audit records that come back (decision records enriched with fills,
-PnL and confidence; fill joins; control changes; risk status) to rotated zstd files under
-``<state_dir>/audit``, and on an escalation to Red or Kill or a kill-switch trip writes a
-postmortem bundle under ``<state_dir>/postmortems``. Every ``state_interval_ms`` it rebuilds
-the state served on ``/``, ``/api/state`` and ``/metrics`` (127.0.0.1 by default) and notes
-its address in ``<run_dir>/monitor.json`` for ``mmctl status``.
+ever asking a producer to wake it, reads the kill switch, and writes the audit records that
+come back (decision records enriched with fills, PnL and confidence; fill joins; control
+changes; risk status) to rotated zstd files under ``<state_dir>/audit``, and on an escalation to Red or Kill or a kill-switch trip writes a
+postmortem bundle under ``<state_dir>/postmortems``. Every ``state_interval_ms`` it samples
+the heartbeat table, the rings' statistics and the PnL. The state served on ``/``,
+``/api/state`` and ``/metrics`` (127.0.0.1 by default, from an HTTP thread) is built on
+demand under a lock. Its address goes to ``<run_dir>/monitor.json`` for ``mmctl status``.
+It runs at a lower priority (``nice``) than the trading processes.
 
 It trades nothing and holds no key. ``--port``/``--host`` override the config's
 ``[monitor]`` (tests use ``--port 0``). Started by the supervisor like any worker:
@@ -22,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import threading
 import time
 from typing import Any, Union, get_args
 
@@ -82,6 +84,11 @@ class MonitorWorker(Worker):
         own, rest = _own_args(argv)
         super().__init__(rest)
         self.mcfg = monitor_config(self.cfg, own.host, own.port)
+        if self.mcfg.nice:
+            try:
+                os.nice(self.mcfg.nice)  # an observer: never take CPU from the trading processes
+            except OSError as exc:
+                log.warning("could not lower the monitor's priority: %s", exc)
         # The monitor polls on its timer: it takes over any readers the runtime attached for it
         # (when the topology lists it) and attaches the rest itself, none with a wake-up.
         self.poll_readers: dict[str, RingReader] = dict(self.readers)
@@ -159,7 +166,10 @@ class MonitorWorker(Worker):
         self.postmortems_written = 0
         self.last_postmortem = ""
         self._next_state_ns = now_ns
-        self.http = MonitorHttpServer(self.mcfg.host, self.mcfg.port)
+        self.lock = threading.Lock()  # the state is read by the HTTP thread, changed by this one
+        with self.lock:
+            self._sample(now_ns, wall)
+        self.http = MonitorHttpServer(self.serve_state, self.mcfg.host, self.mcfg.port, self.mcfg.serve_cache_ms)
         self.http.start()
         self.run_dir = default_run_dir(self.cfg.run.run_dir)
         self._write_monitor_file()
@@ -182,24 +192,34 @@ class MonitorWorker(Worker):
         if len(self.poll_readers) < len(MONITOR_READS) and now_ns - self._last_attach_ns >= REATTACH_NS:
             self._last_attach_ns = now_ns
             self._attach()
-        self._drain(now_ns, wall)
-        self.state.on_killswitch(self.ks.state(), now_ns, wall)
-        if self.audit is not None:
-            self.audit.maybe_flush(now_ns)
-        triggers = self.state.take_triggers()
-        if triggers or now_ns >= self._next_state_ns:
-            self._next_state_ns = now_ns + self.mcfg.state_interval_ms * 1_000_000
-            self.state.on_heartbeats(self.hb_table.snapshot(), now_ns)
-            self.state.on_channels([{**ring.stats(), "channel": name} for name, ring in self.stat_rings.items()])
-            self._audit_info()
-            snap = self.state.snapshot(now_ns, wall)
+        with self.lock:
+            self._drain(now_ns, wall)
+            self.state.on_killswitch(self.ks.state(), now_ns, wall)
+            if self.audit is not None:
+                self.audit.maybe_flush(now_ns)
+            triggers = self.state.take_triggers()
+            if triggers or now_ns >= self._next_state_ns:
+                self._next_state_ns = now_ns + self.mcfg.state_interval_ms * 1_000_000
+                self._sample(now_ns, wall)
             for trig in triggers:
-                self._postmortem(trig, snap, now_ns)
-            if triggers:
-                self._audit_info()
-                snap = self.state.snapshot(now_ns, wall)
-            self.http.publish(snap)
+                self._postmortem(trig, self._snapshot(), now_ns)
         return self.mcfg.poll_interval_ms * 1_000_000
+
+    def _sample(self, now_ns: int, wall_ns: int) -> None:
+        """Process health, ring statistics, the PnL history (on the state interval)."""
+        self.state.on_heartbeats(self.hb_table.snapshot(), now_ns)
+        self.state.on_channels([{**ring.stats(), "channel": name} for name, ring in self.stat_rings.items()])
+        self.state.sample(wall_ns)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The state dict now (the caller holds the lock)."""
+        self._audit_info()
+        return self.state.snapshot(time.monotonic_ns(), time.time_ns())
+
+    def serve_state(self) -> dict[str, Any]:
+        """The state for the HTTP server's thread: built under the lock, on demand."""
+        with self.lock:
+            return self._snapshot()
 
     def _audit_info(self) -> None:
         a = self.audit
@@ -230,18 +250,17 @@ class MonitorWorker(Worker):
         log.error("postmortem bundle written: %s", path)
 
     def on_stop(self, now_ns: int) -> None:
-        for reader in self.poll_readers.values():
-            if reader not in self.readers.values():
-                reader.close()
-        if getattr(self, "audit", None) is not None and self.audit is not None:
-            self.audit.close()
         if getattr(self, "http", None) is not None:
             self.http.stop()
             try:
                 os.unlink(os.path.join(self.run_dir, MONITOR_FILE))
             except FileNotFoundError:
                 pass
-
+        for reader in self.poll_readers.values():
+            if reader not in self.readers.values():
+                reader.close()
+        if getattr(self, "audit", None) is not None and self.audit is not None:
+            self.audit.close()
 
 if __name__ == "__main__":
     raise SystemExit(run_worker(MonitorWorker))

@@ -17,9 +17,14 @@ class MonitorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     host: address the HTTP server (dashboard, /api/state, /metrics) binds. Loopback by
         default; anything else exposes the dashboard and metrics to that network.
     port: TCP port of that server; 0 picks a free one (written to <run_dir>/monitor.json).
-    poll_interval_ms: how often the monitor drains its rings and refreshes its state, in ms
-        (it polls: it never asks a producer to wake it).
-    state_interval_ms: how often the dashboard/metrics state is rebuilt, in ms.
+    poll_interval_ms: how often the monitor drains its rings, in ms (it polls: it never asks
+        a producer to wake it).
+    state_interval_ms: how often process health (heartbeats, ring statistics) and the PnL
+        history are sampled, in ms.
+    serve_cache_ms: the state served on /api/state and /metrics is built when asked, at most
+        once per this many ms (nothing is built while nobody looks).
+    nice: niceness added to the monitor process at start: an observer must not take CPU from
+        the trading processes on a shared core (0 leaves it as is).
     audit: write the audit files (CycleDecisionRecord, AuditFill, RiskStatus, ControlState
         changes) under <state_dir>/audit.
     audit_rotate_bytes: an audit file is closed and a new one started past this size (bytes).
@@ -46,7 +51,9 @@ class MonitorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 9100
     poll_interval_ms: Annotated[int, Meta(ge=10, le=5000)] = 100
-    state_interval_ms: Annotated[int, Meta(ge=50, le=10000)] = 250
+    state_interval_ms: Annotated[int, Meta(ge=50, le=10000)] = 1000
+    serve_cache_ms: Annotated[int, Meta(ge=0, le=10000)] = 200
+    nice: Annotated[int, Meta(ge=0, le=19)] = 10
     audit: bool = True
     audit_rotate_bytes: Annotated[int, Meta(ge=4096)] = 64 * 1024 * 1024
     audit_rotate_interval_s: Annotated[float, Meta(gt=0)] = 3600.0

@@ -10,15 +10,17 @@ HEAD only:
 - ``/metrics``: Prometheus text format from the monitor's own registry.
 - ``/healthz``: ``ok``.
 
-The main thread publishes a new state with :meth:`MonitorHttpServer.publish` (a reference
-swap: the handlers never see a half-built state).
+The state comes from a ``provider`` called on demand (the monitor builds it under its lock),
+at most once per ``cache_ms``: a dashboard and a Prometheus scraper share one build, and
+nothing is built while nobody looks.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -67,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
             if path in ("/", "/index.html"):
                 self._send(200, "text/html; charset=utf-8", owner.page, head)
             elif path == "/api/state":
-                self._send(200, "application/json", owner.state_json, head)
+                self._send(200, "application/json", owner.current()[1], head)
             elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(owner.registry), head)
             elif path == "/healthz":
@@ -87,12 +89,15 @@ class _Handler(BaseHTTPRequestHandler):
 class MonitorHttpServer:
     """Serves the dashboard, /api/state and /metrics from the last published state."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, provider: Callable[[], Mapping[str, Any]], host: str = "127.0.0.1", port: int = 0,
+                 cache_ms: int = 200) -> None:
         self.page = load_page()
-        self.state: Mapping[str, Any] = {}
-        self.state_json = b"{}"
+        self.provider = provider
+        self.cache_ns = cache_ms * 1_000_000
         self._enc = msgspec.json.Encoder()
-        self.registry = make_registry(lambda: self.state)
+        self._lock = threading.Lock()
+        self._cached: tuple[int, Mapping[str, Any], bytes] | None = None
+        self.registry = make_registry(lambda: self.current()[0])
         self._httpd = _Server((host, port), _Handler)
         self._httpd.owner = self
         addr = self._httpd.server_address
@@ -106,10 +111,15 @@ class MonitorHttpServer:
         host = f"[{h}]" if ":" in h else h
         return f"http://{host}:{self.port}"
 
-    def publish(self, state: Mapping[str, Any]) -> None:
-        """Make ``state`` the one served (called by the monitor's main thread)."""
-        body = self._enc.encode(state)
-        self.state, self.state_json = state, body
+    def current(self) -> tuple[Mapping[str, Any], bytes]:
+        """The state and its JSON, built by the provider unless a build is fresh enough."""
+        with self._lock:
+            now = time.monotonic_ns()
+            c = self._cached
+            if c is None or now - c[0] >= self.cache_ns:
+                state = self.provider()
+                c = self._cached = (now, state, self._enc.encode(state))
+            return c[1], c[2]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},

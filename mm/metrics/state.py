@@ -466,12 +466,16 @@ class MonitorState:
                 "total_usd": realized + unrealized - fees,
                 "volume_usd": sum(p.volume_notional for p in self.book.positions.values())}
 
+    def sample(self, wall_ns: int) -> None:
+        """Add a point to the PnL history (the caller's timer: about once a second)."""
+        wall_ms = wall_ns // 1_000_000
+        if not self.pnl_series or wall_ms - self.pnl_series[-1][0] >= 500:
+            self.pnl_series.append((wall_ms, self._pnl()["total_usd"]))
+
     def snapshot(self, now_ns: int, wall_ns: int) -> dict[str, Any]:
-        """The whole state as a JSON-able dict (see the module docstring)."""
+        """The whole state as a JSON-able dict (see the module docstring). Changes nothing."""
         pnl = self._pnl()
         wall_ms = wall_ns // 1_000_000
-        if not self.pnl_series or wall_ms - self.pnl_series[-1][0] >= 1000:
-            self.pnl_series.append((wall_ms, pnl["total_usd"]))
         c = self.control
         r = self.risk
         levels: dict[str, Any] = {
