@@ -19,6 +19,7 @@ from msgspec import Meta
 
 from mm.graduation.exposure import ExposureConfig
 from mm.risk.config import EscalationConfig, PromotionConfig, RiskConfig, ShadowConfig, ValidationConfig
+from mm.venues.hyperliquid.client_config import ExchangeClientConfig
 from mm.venues.sim.config import VenueConfig
 
 PROCESS_NAMES: tuple[str, ...] = ("feed", "feature", "alpha", "execution", "risk")
@@ -210,12 +211,18 @@ class Config(_Section, frozen=True):
     promotion: PromotionConfig = msgspec.field(default_factory=PromotionConfig)
     validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
     shadow: ShadowConfig = msgspec.field(default_factory=ShadowConfig)
+    # [exchange]: the signed Hyperliquid client of execution and of risk's kill path.
+    # Absent: no client is built and no order is ever sent.
+    exchange: ExchangeClientConfig | None = None
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
     venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
 
     def __post_init__(self) -> None:
         if self.run.mode == "live" and self.venues.hl_http_url.startswith("http://127."):
             raise ValueError("run.mode = 'live' but venues.hl_http_url points at loopback")
+        if self.run.mode == "live" and (self.exchange is None or self.exchange.network != "mainnet"):
+            raise ValueError("run.mode = 'live' needs an [exchange] section with network = 'mainnet' "
+                             "(and key_env or key_file)")
         missing = [s for s in self.run.symbols if s not in self.venues.binance_symbols]
         if missing:
             raise ValueError(f"venues.binance_symbols has no entry for {missing}")
@@ -236,6 +243,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         return msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_explain(str(exc))}") from None
+    except ValueError as exc:  # a section's own validation error (it names the key)
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _explain(msg: str) -> str:
