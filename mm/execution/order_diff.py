@@ -153,6 +153,10 @@ def _max_tolerance_matching(live: list[LiveOrder], targets: list[TargetOrder], t
     Augmenting paths (Kuhn) over "live order within tolerance of target"; each target tries
     its closest live orders first. A handful of orders per side: the cost is negligible.
     """
+    if len(live) == 1 and len(targets) == 1:  # the usual case: one quote per side
+        return [0 if within_tolerance(live[0], targets[0], tick_of, px_tolerance_ticks, qty_tolerance_frac) else -1]
+    if not live or not targets:
+        return [-1] * len(live)
     adj: list[list[int]] = []
     for t in targets:
         cands = [i for i, o in enumerate(live)
