@@ -200,7 +200,7 @@ class MonitorWorker(Worker):
             triggers = self.state.take_triggers()
             if triggers or now_ns >= self._next_state_ns:
                 self._next_state_ns = now_ns + self.mcfg.state_interval_ms * 1_000_000
-                self._sample(now_ns, wall)
+                self._sample(time.monotonic_ns(), time.time_ns())
             for trig in triggers:
                 self._postmortem(trig, self._snapshot(), now_ns)
         return self.mcfg.poll_interval_ms * 1_000_000

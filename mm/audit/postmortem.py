@@ -183,13 +183,14 @@ def summary_markdown(trig: Trigger, state: Mapping[str, Any], n_records: int, mi
     ]
     lines += _table(
         ("symbol", "qty", "limit qty", "mid px", "notional USD", "mode"),
-        ((s.get("symbol", ""), s.get("position_qty"), s.get("limit_qty"), s.get("mid_px"), s.get("notional_usd"),
+        ((s.get("symbol", ""), s.get("position_qty"), s.get("limit_qty"), _num(s.get("mid_px"), ".10g"),
+          _num(s.get("notional_usd"), ".2f"),
           s.get("mode_name", "")) for s in state.get("symbols_state", [])),
     )
     lines += ["", "## Open orders (as known from OrderEvents)", ""]
     lines += _table(
         ("cloid", "symbol", "side", "px", "qty", "filled", "status"),
-        ((o.get("cloid", ""), o.get("symbol", ""), "buy" if o.get("side", 0) > 0 else "sell", o.get("px"),
+        ((o.get("cloid", ""), o.get("symbol", ""), "buy" if o.get("side", 0) > 0 else "sell", _num(o.get("px"), ".10g"),
           o.get("qty"), o.get("filled_qty"), o.get("status", "")) for o in state.get("open_orders", [])),
     )
     lines += ["", "## Last decisions", ""]

@@ -286,7 +286,7 @@ class MonitorState:
             if rec is not None:
                 out.append(rec)
         elif isinstance(msg, Fill):
-            af = self._on_fill(msg, wall_ns)
+            af = self._on_fill(msg, self._wall_of(msg.ts_ns, now_ns, wall_ns))
             if af is not None:
                 out.append(af)
         elif isinstance(msg, OrderEvent):
@@ -310,6 +310,12 @@ class MonitorState:
             s.mode_reason = reason
         s.modes.note(wall_ns // 1_000_000, mode)
 
+    @staticmethod
+    def _wall_of(ts_ns: int, now_ns: int, wall_ns: int) -> int:
+        """Wall-clock ns of a monotonic ``ts_ns`` (CLOCK_MONOTONIC is one clock for every
+        process of the machine), by the offset between the two clocks now."""
+        return ts_ns + (wall_ns - now_ns) if 0 < ts_ns <= now_ns else wall_ns
+
     def _on_record(self, rec: CycleDecisionRecord, now_ns: int, wall_ns: int) -> CycleDecisionRecord | None:
         s = self._sym(rec.symbol_id)
         if s is None:
@@ -327,7 +333,7 @@ class MonitorState:
         models = list(risk.models) if risk is not None else rec.model_scores
         out = msgspec.structs.replace(
             rec,
-            wall_ns=rec.wall_ns or wall_ns,
+            wall_ns=rec.wall_ns or self._wall_of(rec.ts_ns, now_ns, wall_ns),
             confidence=conf,
             model_scores=models,
             fills=s.pending_fills,
@@ -427,7 +433,7 @@ class MonitorState:
             name = str(r["name"])
             beat = int(r["ts_ns"])
             state = int(r["state"])
-            age_ns = now_ns - beat if beat else None
+            age_ns = max(now_ns - beat, 0) if beat else None
             rate = self.rates.setdefault(name, ProcRate())
             hz = rate.update(int(r["loops"]), now_ns)
             alive = state == 2 and age_ns is not None and age_ns <= self.deadline_ns
