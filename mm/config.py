@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from mm.execution.config import ExecutionConfig
 from mm.graduation.exposure import ExposureConfig
 from mm.risk.config import EscalationConfig, PromotionConfig, RiskConfig, ShadowConfig, ValidationConfig
 from mm.venues.hyperliquid.client_config import ExchangeClientConfig
@@ -206,6 +207,7 @@ class Config(_Section, frozen=True):
     feed: FeedConfig = msgspec.field(default_factory=FeedConfig)
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
     exposure: ExposureConfig = msgspec.field(default_factory=ExposureConfig)
+    execution: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     escalation: EscalationConfig = msgspec.field(default_factory=EscalationConfig)
     promotion: PromotionConfig = msgspec.field(default_factory=PromotionConfig)
