@@ -456,12 +456,14 @@ def fill_ref(fill: Any) -> FillRef:
 
 
 def risk_status(status: Mapping[str, Any], *, ts_ns: int, wall_ns: int, seq: int, max_models: int = 8,
-                max_conditions: int = 4) -> RiskStatus:
+                max_conditions: int = 4, max_bytes: int = 1000) -> RiskStatus:
     """A RiskStatus from ``RiskAuthority.status(now_ns)`` (mm.risk.authority), for the ctl ring.
 
     Risk's process publishes it about once a second:
     ``self.publish("ctl", risk_status(self.authority.status(now), ts_ns=now, wall_ns=time.time_ns(), seq=n))``.
     Missing sections read as NaN / empty, so an older or newer status dict still converts.
+    The result encodes to at most ``max_bytes`` (the ctl ring's slot payload; default for
+    slot_size 1024): conditions, then models, then reasons are shortened until it does.
     """
     safety = dict(status.get("safety") or {})
     exposure = dict(status.get("exposure") or {})
@@ -485,7 +487,7 @@ def risk_status(status: Mapping[str, Any], *, ts_ns: int, wall_ns: int, seq: int
             information_ratio=_f(card.get("information_ratio")),
         ))
     level = str(exposure.get("level", ""))
-    return RiskStatus(
+    rs = RiskStatus(
         ts_ns=ts_ns, wall_ns=wall_ns, seq=seq,
         safety_level=SAFETY_NAMES.index(str(safety.get("level"))) if safety.get("level") in SAFETY_NAMES else -1,
         safety_reason=_text(str(safety.get("reason", ""))), safety_since_s=_f(safety.get("since_s")),
@@ -503,3 +505,22 @@ def risk_status(status: Mapping[str, Any], *, ts_ns: int, wall_ns: int, seq: int
         exchange_health=str(status.get("exchange_health", "")), positions=rows, models=scores,
         active_conditions=[_text(str(c)) for c in (safety.get("active_conditions") or [])[:max_conditions]],
     )
+    return _fit_status(rs, max_bytes)
+
+
+def _fit_status(rs: RiskStatus, max_bytes: int) -> RiskStatus:
+    enc = msgspec.msgpack.encode
+    steps: tuple[dict[str, Any], ...] = (
+        {"active_conditions": [c[:60] for c in rs.active_conditions]},
+        {"active_conditions": rs.active_conditions[:1]},
+        {"models": rs.models[:4]},
+        {"safety_reason": rs.safety_reason[:60], "active_conditions": []},
+        {"models": []},
+    )
+    for change in steps:
+        if len(enc(rs)) <= max_bytes:
+            return rs
+        rs = msgspec.structs.replace(rs, **change)
+    if len(enc(rs)) > max_bytes:
+        raise ValueError(f"RiskStatus is {len(enc(rs))} bytes with its lists emptied; the slot holds {max_bytes}")
+    return rs

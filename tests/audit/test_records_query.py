@@ -255,3 +255,22 @@ def test_monitor_state_writes_control_only_on_change() -> None:
     out2 = st.on_message(control(seq=2), 2, WALL0 + 1)
     out3 = st.on_message(control(safety=1, seq=3), 3, WALL0 + 2)
     assert [type(x) for x in out1] == [ControlState] and out2 == [] and len(out3) == 1
+
+
+def test_risk_status_is_cut_to_fit_the_slot() -> None:
+    cond = "ORANGE: position 71% of its cap on BTC, and more words to make a long condition " * 2
+    status = {
+        "safety": {"level": "ORANGE", "reason": "x" * 300, "since_s": 3.0, "active_conditions": [cond] * 4},
+        "exposure": {"level": "CAUTIOUS", "size_multiplier": 0.5},
+        "confidence": {"model": 0.5, "execution": 0.6, "safety": 0.7, "overall": 0.6, "implied_level": "CAUTIOUS"},
+        "validation": {"models": {f"a_rather_long_model_name_{i}": {"verdict": "HEALTHY", "score": 0.9, "weight": 1.0,
+                                                                    "brier_score": 0.2, "information_ratio": 0.7}
+                                  for i in range(8)}},
+    }
+    full = risk_status(status, ts_ns=1, wall_ns=WALL0, seq=1, max_bytes=100_000)
+    assert len(full.models) == 8 and len(full.active_conditions) == 4
+    assert len(msgspec.msgpack.encode(full)) > 1000
+    cut = risk_status(status, ts_ns=1, wall_ns=WALL0, seq=1)
+    assert len(msgspec.msgpack.encode(cut)) <= 1000
+    assert cut.safety_level == 2 and cut.exposure_level == 3 and cut.confidence == full.confidence
+    assert cut.models, "models are kept when shortening the conditions is enough"
