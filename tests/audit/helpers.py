@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,21 @@ def find(d: dict[str, Any], *path: str) -> Any:
     for p in path:
         d = d[p]
     return d
+
+
+def run_chromium(chromium: str, profile_dir: Path, url: str, *action: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium on ``url`` with ``action`` (``--dump-dom`` or ``--screenshot=PNG``),
+    after 5 s of virtual time (the page's polling has run and drawn)."""
+    return subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile_dir}", "--window-size=1280,900", "--virtual-time-budget=5000", *action, url],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def dom_text(dom: str, elem_id: str) -> str:
+    """The text of the element with ``id`` in a dumped DOM (up to its first closing tag)."""
+    m = re.search(rf'id="{re.escape(elem_id)}"[^>]*>(.*?)</', dom, re.S)
+    assert m is not None, f"#{elem_id} not in the DOM"
+    return re.sub(r"<[^>]+>", "", m.group(1)).strip()

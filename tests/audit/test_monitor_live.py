@@ -35,7 +35,7 @@ from mm.dashboard import fetch_state, monitor_url, render_text
 from mm.graduation.exposure import ExposureConfig
 from mm.risk.authority import RiskAuthority
 from mm.schema import SafetyLevel
-from tests.audit.helpers import REPO, SYMBOLS, ShmRun, engine, snapshot, write_config
+from tests.audit.helpers import REPO, SYMBOLS, ShmRun, dom_text, engine, run_chromium, snapshot, write_config
 from tests.audit.helpers import signal as make_signal
 
 pytestmark = pytest.mark.integration
@@ -280,21 +280,6 @@ def test_metrics_scrape(live: Live) -> None:
     assert any(s.labels.get("channel") == "audit" for s in fams["mm_channel_published"].samples)
 
 
-def _chromium(chromium: str, tmp: Path, url: str, *action: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp}", "--window-size=1280,900", "--virtual-time-budget=5000", *action, url],
-        capture_output=True, text=True, timeout=120,
-    )
-
-
-def _text(dom: str, elem_id: str) -> str:
-    m = re.search(rf'id="{re.escape(elem_id)}"[^>]*>(.*?)</', dom, re.S)
-    assert m is not None, f"#{elem_id} not in the DOM"
-    return re.sub(r"<[^>]+>", "", m.group(1)).strip()
-
-
 def test_dashboard_in_headless_chromium(live: Live, chromium: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     art = tmp_path_factory.mktemp("dashboard-artifacts")
     page = live.get("/")[1].decode()
@@ -303,11 +288,11 @@ def test_dashboard_in_headless_chromium(live: Live, chromium: str, tmp_path_fact
     try:
         time.sleep(0.5)  # let the last moves reach the monitor's state
         before = live.state()
-        r = _chromium(chromium, art / "profile-dom", live.url + "/", "--dump-dom")
+        r = run_chromium(chromium, art / "profile-dom", live.url + "/", "--dump-dom")
         assert r.returncode == 0, r.stderr[-2000:]
         dom = r.stdout
         shot = art / "dashboard.png"
-        r2 = _chromium(chromium, art / "profile-shot", live.url + "/", f"--screenshot={shot}")
+        r2 = run_chromium(chromium, art / "profile-shot", live.url + "/", f"--screenshot={shot}")
         assert r2.returncode == 0, r2.stderr[-2000:]
         after = live.state()
     finally:
@@ -318,19 +303,19 @@ def test_dashboard_in_headless_chromium(live: Live, chromium: str, tmp_path_fact
 
     m = re.search(r'<body[^>]*data-updates="(\d+)"', dom)
     assert m is not None and int(m.group(1)) >= 1, "the page's JS never applied a state"
-    assert _text(dom, "conn") == "live"
+    assert dom_text(dom, "conn") == "live"
     # header
-    assert _text(dom, "safety-level") == before["levels"]["safety_name"] == "GREEN"
-    assert _text(dom, "exposure-level") == before["levels"]["exposure_name"]
-    assert _text(dom, "run-id") == live.run.run_id and _text(dom, "kill-switch") == "armed"
+    assert dom_text(dom, "safety-level") == before["levels"]["safety_name"] == "GREEN"
+    assert dom_text(dom, "exposure-level") == before["levels"]["exposure_name"]
+    assert dom_text(dom, "run-id") == live.run.run_id and dom_text(dom, "kill-switch") == "armed"
     # PnL: frozen, so the figure is the state's, to the cent
     total = before["pnl"]["total_usd"]
     assert after["pnl"]["total_usd"] == pytest.approx(total)
-    shown = _text(dom, "pnl-total")
+    shown = dom_text(dom, "pnl-total")
     assert float(shown) == pytest.approx(total, abs=0.006), (shown, total)
     assert before["counters"]["fills"] >= 2 and total != 0.0
     # confidence and its components
-    conf = float(_text(dom, "confidence-overall"))
+    conf = float(dom_text(dom, "confidence-overall"))
     assert abs(conf - before["confidence"]["overall"]) < 0.05
     for comp in ("model", "execution", "safety"):
         assert f'id="confidence-{comp}"' in dom
