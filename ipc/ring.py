@@ -671,11 +671,8 @@ class RingWriter:
         s = self._seq + 1
         try:
             wake = _push_one(self._base, s, payload, tag)
-        except TypeError:
-            # not bytes (bytearray, memoryview...) or a tag that is not an int: take the slow path
-            if not isinstance(tag, int):
-                raise
-            return self.push(bytes(payload), tag)
+        except (TypeError, OverflowError):
+            return self._push_other(payload, tag)
         if wake:
             if wake < 0:
                 if wake == BAD_TAG:
@@ -684,6 +681,16 @@ class RingWriter:
             self._wake(wake)
         self._seq = s
         return s
+
+    def _push_other(self, payload: object, tag: object) -> int:
+        """``push`` of a payload that is not ``bytes``, or of a tag numba would not take."""
+        if not isinstance(tag, int) or isinstance(tag, bool):
+            raise TypeError(f"ring {self.ring.name!r}: tag must be an int, got {type(tag).__name__}")
+        if not 0 <= tag <= TAG_MAX:
+            raise ValueError(f"ring {self.ring.name!r}: tag {tag} is not in 0..{TAG_MAX}")
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise TypeError(f"ring {self.ring.name!r}: payload must be bytes, got {type(payload).__name__}")
+        return self.push(bytes(payload), tag)
 
     def push_batch(self, payloads: list[bytes], tag: int = 0) -> int:
         """Publish several messages in one compiled call; returns the last sequence number.
@@ -717,18 +724,22 @@ class RingWriter:
                 gen = ring._word(e + E_GEN)
                 cached = self._sems.get(i)
                 if cached is None or cached[0] != gen:
+                    if cached is not None and cached[1] is not None:
+                        cached[1].close()
                     sem_name = ring._read_str(e + E_SEM, SEM_NAME_MAX + 1)
                     sem: posix_ipc.Semaphore | None = None
                     if sem_name:
                         try:
                             sem = posix_ipc.Semaphore(sem_name)
                         except posix_ipc.ExistentialError:
-                            sem = None  # that reader's process is gone; nothing to wake
-                    if cached is not None and cached[1] is not None:
-                        cached[1].close()
-                    cached = (gen, sem)
-                    self._sems[i] = cached
-                if cached[1] is not None:
+                            sem = None  # not created yet, or its process is gone: look again next time
+                    if sem is None:
+                        self._sems.pop(i, None)
+                        cached = None
+                    else:
+                        cached = (gen, sem)
+                        self._sems[i] = cached
+                if cached is not None and cached[1] is not None:
                     cached[1].release()
             bits >>= 1
             i += 1

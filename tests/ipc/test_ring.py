@@ -237,12 +237,20 @@ def test_push_accepts_other_buffers(ring: Ring) -> None:
     assert drain(rd) == [b"ba", b"xyz"]
 
 
-def test_tag_out_of_range_is_refused(ring: Ring) -> None:
+def test_bad_tags_and_payloads_are_refused(ring: Ring) -> None:
     w = ring.writer()
     with pytest.raises(ValueError, match="tag"):
         w.push(b"x", tag=1 << 32)
     with pytest.raises(ValueError, match="tag"):
+        w.push(b"x", tag=1 << 70)
+    with pytest.raises(TypeError, match="tag must be an int"):
+        w.push(b"x", tag="7")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tag"):
         w.push_batch([b"x"], tag=-1)
+    with pytest.raises(TypeError, match="payload must be bytes"):
+        w.push(5)  # type: ignore[arg-type]  # bytes(5) would be five zero bytes
+    with pytest.raises(TypeError, match="payload must be bytes"):
+        w.push("text")  # type: ignore[arg-type]
     assert w.published == 0
 
 
