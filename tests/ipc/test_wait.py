@@ -181,6 +181,24 @@ def test_a_push_posts_an_armed_reader_once(make_name: Callable[[str], str]) -> N
         waker.unlink()
 
 
+def test_a_waker_created_after_the_reader_registered_is_still_posted(make_name: Callable[[str], str]) -> None:
+    ring = Ring.create(make_name("ring"), slot_count=8, slot_size=64)
+    waker_name = make_name("wake")
+    try:
+        rd = ring.reader("a", wake_sem_name=waker_name)
+        w = ring.writer()
+        rd.arm_wakeup()
+        w.push(b"1")  # the semaphore does not exist yet: nothing to post
+        waker = Waker.create(waker_name)
+        rd.arm_wakeup()
+        w.push(b"2")
+        assert waker.sleep(0) is True
+        waker.close()
+    finally:
+        ring.close()
+        ring.unlink()
+
+
 def test_a_push_just_before_arming_is_seen_by_the_recheck(make_name: Callable[[str], str]) -> None:
     """The window the handshake closes: the message lands after the reader's first look
     and before its waiting flag is up, so no post comes; the re-check after arming must
