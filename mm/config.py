@@ -17,14 +17,16 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from mm.audit.config import MonitorConfig
 from mm.execution.config import ExecutionConfig
 from mm.graduation.exposure import ExposureConfig
 from mm.risk.config import EscalationConfig, PromotionConfig, RiskConfig, ShadowConfig, ValidationConfig
 from mm.venues.hyperliquid.client_config import ExchangeClientConfig
 from mm.venues.sim.config import VenueConfig
 
-PROCESS_NAMES: tuple[str, ...] = ("feed", "feature", "alpha", "execution", "risk")
-"""The trading workers, in pipeline order. The sim venue (paper mode) is supervised too."""
+PROCESS_NAMES: tuple[str, ...] = ("feed", "feature", "alpha", "execution", "risk", "monitor")
+"""The workers, in pipeline order (monitor: audit files, metrics, dashboard). The sim venue
+(paper mode) is supervised too."""
 
 PosInt = Annotated[int, Meta(gt=0)]
 NonNegInt = Annotated[int, Meta(ge=0)]
@@ -107,7 +109,7 @@ class SupervisorConfig(_Section, frozen=True):
     startup_grace_ms: Annotated[int, Meta(ge=100, le=300_000)] = 30_000
     poll_interval_ms: Annotated[int, Meta(ge=1, le=1000)] = 20
     restartable: list[str] = msgspec.field(
-        default_factory=lambda: ["feed", "feature", "alpha", "execution", "risk", "venue"]
+        default_factory=lambda: ["feed", "feature", "alpha", "execution", "risk", "monitor", "venue"]
     )
     kill_on_loss: list[str] = msgspec.field(default_factory=lambda: ["execution", "risk"])
     max_restarts: Annotated[int, Meta(ge=0, le=1000)] = 5
@@ -138,6 +140,7 @@ class CoresConfig(_Section, frozen=True):
     execution: Annotated[int, Meta(ge=-1)] = 4
     risk: Annotated[int, Meta(ge=-1)] = 5
     venue: Annotated[int, Meta(ge=-1)] = 6
+    monitor: Annotated[int, Meta(ge=-1)] = -1
 
     def core_of(self, process: str) -> int:
         core: int = getattr(self, process)
@@ -216,6 +219,7 @@ class Config(_Section, frozen=True):
     # [exchange]: the signed Hyperliquid client of execution and of risk's kill path.
     # Absent: no client is built and no order is ever sent.
     exchange: ExchangeClientConfig | None = None
+    monitor: MonitorConfig = msgspec.field(default_factory=MonitorConfig)
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
     venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
 

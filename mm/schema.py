@@ -331,6 +331,10 @@ class CycleSummary(_Msg, tag=50, frozen=True):
     inventory: float
 
 
+# The audit messages live with their owner (mm.audit.record: tags 60-62) and travel on the
+# audit and ctl rings; mm.audit.record imports nothing from mm at run time (no cycle).
+from mm.audit.record import AuditFill, CycleDecisionRecord, RiskStatus  # noqa: E402
+
 AnyMessage = (
     Trade
     | BookSnapshot
@@ -346,6 +350,9 @@ AnyMessage = (
     | ControlState
     | OperatorCommand
     | CycleSummary
+    | CycleDecisionRecord
+    | AuditFill
+    | RiskStatus
 )
 
 

@@ -39,6 +39,7 @@ from ipc.wait import Waker
 from mm.config import PROCESS_NAMES, Config, ConfigError, default_run_dir, load_config
 from mm.risk.authority import Ack
 from mm.schema import Codec, ControlState, ExposureLevel, OperatorCommand, SafetyLevel
+from procs.paper_keys import KeySetupError, provision
 from procs.runtime import setup_logging
 from procs.topology import HEARTBEAT, KILLSWITCH, RING_WRITER, wake_name
 
@@ -127,10 +128,12 @@ class Supervisor:
         self.hb_self = self.hb.row("supervisor")
         self.hb_self.set(pid=os.getpid(), state=int(ProcState.RUNNING), core=self._pin_self())
         self.ks = KillSwitch.create(shm_name(self.run_id, KILLSWITCH))
-        self.rings: dict[str, Ring] = {
-            r: Ring.create(shm_name(self.run_id, r), cfg.ipc.slot_count, cfg.ipc.slot_size)
-            for r in RING_WRITER
-        }
+        self.rings: dict[str, Ring] = {}
+        for r in RING_WRITER:
+            count, size = cfg.ipc.slot_count, cfg.ipc.slot_size
+            if r == "audit":  # decision records are larger than market messages
+                count, size = cfg.monitor.audit_slot_count, cfg.monitor.audit_slot_size
+            self.rings[r] = Ring.create(shm_name(self.run_id, r), count, size)
         self.cmd_writer = self.rings["cmd"].writer()
         # The supervisor reads risk's ControlState (no wake-up: it polls) for status and acks.
         self.ctl_reader = self.rings["ctl"].reader("supervisor")
@@ -387,9 +390,15 @@ class Supervisor:
                 continue
             if not batch:
                 return
-            msg = self.codec.decode(batch[-1])
-            if isinstance(msg, ControlState):
-                self.last_control = msg
+            for raw in reversed(batch):  # the ring also carries RiskStatus: take the last ControlState
+                try:
+                    msg = self.codec.decode(raw)
+                except Exception as exc:
+                    log.error("ctl ring: undecodable message dropped: %s", exc)
+                    continue
+                if isinstance(msg, ControlState):
+                    self.last_control = msg
+                    break
 
     def _levels(self) -> dict[str, Any]:
         c = self.last_control
@@ -497,6 +506,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     setup_logging("supervisor", cfg.run.log_level)
+    try:  # before anything is spawned: paper keys made once, live keys checked (never generated)
+        signers = provision(cfg)
+    except KeySetupError as exc:
+        print(f"key error: {exc}", file=sys.stderr)
+        return 2
+    if signers is not None:
+        log.info("account %s; API wallets: execution %s, risk %s", signers.account, signers.execution, signers.risk)
     sup = Supervisor(cfg, args.config)
     signal.signal(signal.SIGTERM, sup.request_stop)
     signal.signal(signal.SIGINT, sup.request_stop)

@@ -13,8 +13,9 @@ RING_WRITER: Final[dict[str, str]] = {
     "snap": "feature",  # StateSnapshot: feature -> alpha, execution, risk
     "sig": "alpha",  # AlphaSignal: alpha -> execution
     "ex": "execution",  # OrderEvent, Fill, CycleSummary: execution -> risk, feature
-    "ctl": "risk",  # ControlState: risk -> execution
+    "ctl": "risk",  # ControlState, RiskStatus: risk -> execution, monitor, supervisor
     "cmd": "supervisor",  # OperatorCommand: supervisor -> risk
+    "audit": "execution",  # CycleDecisionRecord: execution -> monitor (larger slots)
 }
 
 READS: Final[dict[str, tuple[str, ...]]] = {
@@ -23,11 +24,12 @@ READS: Final[dict[str, tuple[str, ...]]] = {
     "alpha": ("snap",),
     "execution": ("snap", "sig", "ctl"),
     "risk": ("ex", "snap", "cmd", "md"),  # md: FeedStale of our venue (stale data escalates)
+    "monitor": ("snap", "sig", "ex", "ctl", "audit"),
 }
 
 WRITES: Final[dict[str, tuple[str, ...]]] = {
     proc: tuple(ring for ring, writer in RING_WRITER.items() if writer == proc)
-    for proc in ("feed", "feature", "alpha", "execution", "risk", "supervisor")
+    for proc in ("feed", "feature", "alpha", "execution", "risk", "monitor", "supervisor")
 }
 
 HEARTBEAT: Final = "hb"

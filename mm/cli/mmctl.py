@@ -9,6 +9,8 @@
   mmctl shutdown                   stop the group cleanly
   mmctl record [--out DIR] [--duration S] [--ex]
                                    record the group's market stream to .mmrec files
+  mmctl audit [--since 10m] [--mode MAKER] [--symbol BTC] [--fill-id N] ...
+                                   query the decision audit (works without a running group)
   mmctl train --data {real,generated} [--out DIR] ...
                                    fit the models offline and print out-of-sample figures
                                    (no running group needed; `mmctl train --help`)
@@ -143,7 +145,24 @@ def cmd_status(args: argparse.Namespace, run_dir: str) -> int:
     if not reply.ok:
         print(f"status failed: {reply.error}", file=sys.stderr)
         return EXIT_REFUSED
-    print(json.dumps(reply.data, indent=1) if args.json else _fmt_status(reply.data))
+    data = dict(reply.data)
+    monitor_text = ""
+    try:
+        from mm.dashboard import fetch_state, monitor_url, render_text
+
+        url = monitor_url(run_dir)
+        if url:
+            state = fetch_state(url)
+            data["monitor"] = state
+            monitor_text = render_text(state)
+    except (OSError, ValueError) as exc:
+        monitor_text = f"(monitor not reachable: {exc})"
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(_fmt_status(data))
+        if monitor_text:
+            print("\n" + monitor_text)
     return EXIT_OK
 
 
@@ -243,19 +262,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=0.0, help="seconds to record (0: until Ctrl-C)")
     p.add_argument("--ex", action="store_true", help="also record the ex ring (order events, fills)")
     sub.add_parser("train", help="fit the models offline (see `mmctl train --help`)", add_help=False)
+    sub.add_parser("audit", help="query the decision audit files (see `mmctl audit --help`)", add_help=False)
     return ap
 
 
-OFFLINE_VERBS = ("train",)
+OFFLINE_VERBS = ("train", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Offline verbs need no running group and own their flags: hand them the rest as is.
-    if argv and argv[0] in OFFLINE_VERBS:
+    if argv and argv[0] == "train":
         from mm.cli import train
 
         return train.main(argv[1:])
+    if argv and argv[0] == "audit":
+        from mm.cli import audit
+
+        return audit.main(argv[1:])
     args = build_parser().parse_args(argv)
     args.json = bool(args.json)
     try:

@@ -46,6 +46,7 @@ class Group:
         base = (REPO / "configs" / "paper.toml").read_text()
         base = base.replace('state_dir = "var/paper"', f'state_dir = "{tmp / "state"}"')
         base = base.replace("18080", str(free_port()))  # never collide with a running `make up`
+        base = base.replace("port = 9100", f"port = {free_port()}")
         self.config = tmp / "paper.toml"
         self.config.write_text(base + "\n" + overrides)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -72,7 +73,8 @@ class Group:
                 procs = last["processes"]
                 alive = all(p["alive"] and p["state"] == "running" for p in procs)
                 fresh = all(p["heartbeat_age_ms"] is not None and p["heartbeat_age_ms"] < 250 for p in procs)
-                flow = not flowing or all(c["published"] > 0 for c in last["channels"] if c["channel"] != "cmd")
+                pipeline = ("md", "snap", "sig", "ex", "ctl")
+                flow = not flowing or all(c["published"] > 0 for c in last["channels"] if c["channel"] in pipeline)
                 if alive and fresh and flow:
                     return last
             time.sleep(0.2)
