@@ -200,6 +200,17 @@ class PaperConfig(_Section, frozen=True):
     generator_seed: NonNegInt = 7
 
 
+class ModelsConfig(_Section, frozen=True):
+    """``[models]`` fitted model files, loaded at start (``mmctl train`` writes them).
+
+    dir: directory holding ``<COIN>/{toxicity,queue_value,fill_survival,leadlag}.json``,
+        relative to the working directory unless absolute. A coin without a file runs its
+        documented prior or heuristic baseline, and the process log says which.
+    """
+
+    dir: str = "var/models/real"
+
+
 class Config(_Section, frozen=True):
     """The whole configuration; each field is one ``[section]``."""
 
@@ -220,6 +231,7 @@ class Config(_Section, frozen=True):
     # Absent: no client is built and no order is ever sent.
     exchange: ExchangeClientConfig | None = None
     monitor: MonitorConfig = msgspec.field(default_factory=MonitorConfig)
+    models: ModelsConfig = msgspec.field(default_factory=ModelsConfig)
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
     venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
 

@@ -8,10 +8,16 @@ from the ex ring) through book changes and trades and hands their queue ranks to
 
 from __future__ import annotations
 
+import logging
+
 from mm.features.engine import FeatureEngine
 from mm.features.queue_rank import QueueRankConfig, QueueRankTracker
+from mm.models.toxicity import decode_model
 from mm.schema import AnyMessage, Bbo, BookSnapshot, RefPrice, Side, Trade, Venue
+from procs.model_files import model_bytes
 from procs.runtime import Worker, run_worker
+
+log = logging.getLogger("mm")
 
 TIMER_NS = 10_000_000
 
@@ -43,7 +49,16 @@ class FeatureWorker(Worker):
     def on_start(self, now_ns: int) -> None:
         warm_up(now_ns)
         n = len(self.cfg.run.symbols)
-        self.engines = [FeatureEngine(i) for i in range(n)]
+        self.engines = []
+        for i, coin in enumerate(self.cfg.run.symbols):
+            raw = model_bytes(self.cfg, coin, "toxicity")
+            model = None
+            if raw is not None:
+                try:
+                    model = decode_model(raw)
+                except ValueError as exc:
+                    log.error("toxicity model for %s is invalid (%s); using the prior", coin, exc)
+            self.engines.append(FeatureEngine(i, toxicity_model=model))
         self.trackers = [QueueRankTracker(i, QueueRankConfig()) for i in range(n)]
         self.dropped = 0
 
