@@ -1,0 +1,259 @@
+"""The seed 000 part 7 table and the run's figures, from a :class:`~mm.replay.engine.ReplayResult`.
+
+All figures are over the evaluation window ``[trade_from_ns, end_ns]``. Time-weighted shares
+treat each decision cycle's mode (and toxicity) as holding until the symbol's next cycle.
+
+- adverse selection rate at 5 s: share of fills with gross edge ``s (m(t+5s) - p) / p < 0``
+  (fills whose 5 s markout falls past the data are left out). Target < 25%.
+- Flat during cascades: time in Flat / labelled cascade time (generator labels, Hyperliquid
+  window ``hl_start..hl_end``). Target > 90%. No labels (real data): n/a.
+- queue-value-negative -> no quote: 1 - (passive, non-reduce-only targets outside
+  InventoryReduce with queue value < 0 or missing) / (such targets). Target 100%.
+- toxicity detection latency: per labelled cascade, first Toxic verdict at or after its
+  start (within its end + 5 s): ms after the start and trades of our venue in between.
+  Target < 3 trades, < 0.5 s.
+- lead-lag signal latency: per labelled cascade, first alpha signal whose skew has the
+  cascade's sign at or after the Binance start, in ms. Target < 150 ms. Also the lead of
+  the reference tape over our venue's mid measured by Hayashi-Yoshida
+  (:func:`mm.features.leadlag_hy.hy_lead_lag`).
+- fill edge histogram (5 s, net of fees, bps): counts per 2 bps bin in [-20, 20] plus tails;
+  the catastrophic share is edge < -10 bps.
+- quoting uptime in non-toxic regimes: time in Maker / time with toxicity below Toxic.
+  Target > 80%.
+- inventory exceedance: max over fills of |position| / max inventory (the cycle's max in
+  effect). Target <= 1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from mm.features.leadlag_hy import hy_lead_lag
+from mm.replay.engine import ReplayResult
+from mm.replay.pnl import FillRow, attribute, markout_edges_bps, pnl_curve, sharpe
+from mm.schema import ExecMode, Toxicity
+from mm.venues.sim.generator import GroundTruth
+
+HORIZONS_S = (1.0, 5.0, 30.0)
+EDGE_BINS_BPS = [float(x) for x in np.arange(-20.0, 22.0, 2.0)]
+PNL_STEP_S = 10.0
+
+
+def _f(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _median(xs: list[float]) -> float | None:
+    return float(np.median(xs)) if xs else None
+
+
+def mode_intervals(res: ReplayResult, sid: int) -> list[tuple[int, int, int, int]]:
+    """(start, end, mode, toxicity) of the symbol's cycles, clipped to the evaluation window."""
+    rows = [m for m in res.modes if m.symbol_id == sid]
+    out = []
+    lo, hi = res.trade_from_ns, res.end_ns
+    for i, m in enumerate(rows):
+        a = m.ts_ns
+        b = rows[i + 1].ts_ns if i + 1 < len(rows) else hi
+        a, b = max(a, lo), min(b, hi)
+        if b > a:
+            out.append((a, b, m.mode, m.toxicity))
+    return out
+
+
+def _overlap(iv: list[tuple[int, int, int, int]], s: int, e: int, mode: int | None = None) -> int:
+    tot = 0
+    for a, b, m, _ in iv:
+        if mode is None or m == mode:
+            tot += max(0, min(b, e) - max(a, s))
+    return tot
+
+
+def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int = 1,
+            horizon_s: float = 5.0) -> dict[str, Any]:
+    lo, hi = res.trade_from_ns, res.end_ns
+    fills = [f for f in res.fills if lo <= f.ts_ns <= hi]
+    by_sid: dict[int, list[FillRow]] = {}
+    for f in fills:
+        by_sid.setdefault(f.symbol_id, []).append(f)
+    ivs = {sid: mode_intervals(res, sid) for sid in range(n_symbols)}
+
+    # PnL split, markouts, edges
+    totals = dict(spread_capture_usd=0.0, adverse_selection_usd=0.0, fees_usd=0.0, inventory_usd=0.0, total_usd=0.0,
+                  turnover_usd=0.0)
+    edges: dict[float, list[float]] = {h: [] for h in HORIZONS_S}
+    net5: list[float] = []
+    grid = np.arange(lo, hi + 1, int(PNL_STEP_S * 1e9), dtype=np.int64)
+    curve = np.zeros(len(grid))
+    fine = np.linspace(lo, hi, 400).astype(np.int64) if hi > lo else np.array([lo], dtype=np.int64)
+    curve_fine = np.zeros(len(fine))
+    inv_series: dict[int, list[tuple[int, float]]] = {}
+    max_ratio = 0.0
+    for sid in range(n_symbols):
+        fl = by_sid.get(sid, [])
+        ts, mids = res.tape_arrays(sid)
+        curve += pnl_curve(fl, ts, mids, grid)
+        curve_fine += pnl_curve(fl, ts, mids, fine)
+        if not fl:
+            continue
+        split, _ = attribute(fl, ts, mids, hi, horizon_s)
+        for k in totals:
+            totals[k] += getattr(split, k)
+        for h in HORIZONS_S:
+            ed = markout_edges_bps(fl, ts, mids, h, hi)
+            edges[h].extend(float(x) for x in ed if math.isfinite(x))
+            if h == horizon_s:
+                fee_bps = np.array([f.fee_usd / (f.px * f.qty) * 1e4 for f in fl])
+                net5.extend(float(x) for x in ed - fee_bps if math.isfinite(x))
+        mrows = [m for m in res.modes if m.symbol_id == sid and m.max_inventory_qty > 0.0]
+        rts = np.array([m.ts_ns for m in mrows], dtype=np.int64)
+        pos = 0.0
+        ser = inv_series.setdefault(sid, [(lo, 0.0)])
+        for f in fl:
+            pos += f.side * f.qty
+            ser.append((f.ts_ns, pos))
+            j = int(np.searchsorted(rts, f.ts_ns, side="right")) - 1
+            if j >= 0:
+                max_ratio = max(max_ratio, abs(pos) / mrows[j].max_inventory_qty)
+    sr, sr_ann = sharpe(curve, PNL_STEP_S)
+    e5 = edges.get(horizon_s, [])
+    adverse_rate = (sum(1 for x in e5 if x < 0.0) / len(e5)) if e5 else None
+    bins = np.array([-math.inf, *EDGE_BINS_BPS, math.inf], dtype=np.float64)
+    hist = np.histogram(np.asarray(net5, dtype=np.float64), bins=bins)[0] if net5 else np.zeros(len(bins) - 1)
+
+    # quote gate
+    checked = sum(m.n_passive for m in res.modes if lo <= m.ts_ns <= hi and m.mode != ExecMode.INVENTORY_REDUCE)
+    viol = sum(m.qv_violations for m in res.modes if lo <= m.ts_ns <= hi)
+    qv_enf = 1.0 - viol / checked if checked else 1.0
+
+    # uptime in non-toxic regimes
+    nontox = maker_nontox = 0
+    for iv in ivs.values():
+        for a, b, m, tox in iv:
+            if tox < Toxicity.TOXIC:
+                nontox += b - a
+                if m == ExecMode.MAKER:
+                    maker_nontox += b - a
+    uptime = maker_nontox / nontox if nontox else None
+    mode_share: dict[str, float] = {}
+    tot_t = sum(b - a for iv in ivs.values() for a, b, _, _ in iv)
+    for md in ExecMode:
+        t_m = sum(_overlap(iv, lo, hi, int(md)) for iv in ivs.values())
+        mode_share[md.name] = t_m / tot_t if tot_t else 0.0
+
+    # cascades: Flat share, toxicity detection, lead-lag signal latency
+    flat_share = None
+    det_ms: list[float] = []
+    det_trades: list[float] = []
+    sig_ms: list[float] = []
+    n_casc = n_detected = 0
+    if labels is not None:
+        casc_t = flat_t = 0
+        for c in labels.cascades:
+            if c.symbol_id >= n_symbols:
+                continue
+            cs, ce = max(c.hl_start_ts_ns, lo), min(c.hl_end_ts_ns, hi)
+            if ce <= cs:
+                continue
+            n_casc += 1
+            casc_t += ce - cs
+            flat_t += _overlap(ivs[c.symbol_id], cs, ce, int(ExecMode.FLAT))
+            verdicts = res.tox_ts[c.symbol_id]
+            state_before = [v for t, v in verdicts if t <= c.hl_start_ts_ns]
+            t_det: int | None = c.hl_start_ts_ns if state_before and state_before[-1] == Toxicity.TOXIC else None
+            if t_det is None:
+                for t, v in verdicts:
+                    if c.hl_start_ts_ns <= t <= c.hl_end_ts_ns + 5_000_000_000 and v == Toxicity.TOXIC:
+                        t_det = t
+                        break
+            if t_det is not None:
+                n_detected += 1
+                det_ms.append((t_det - c.hl_start_ts_ns) / 1e6)
+                tr = np.asarray(res.trades[c.symbol_id], dtype=np.int64)
+                det_trades.append(float(np.sum((tr >= c.hl_start_ts_ns) & (tr <= t_det))))
+            for t, sk in res.signals[c.symbol_id]:
+                if c.start_ts_ns <= t <= c.end_ts_ns + 2_000_000_000 and sk * c.direction > 0:
+                    sig_ms.append((t - c.start_ts_ns) / 1e6)
+                    break
+        flat_share = flat_t / casc_t if casc_t else None
+    lead_ms = None
+    for sid in range(n_symbols):
+        ref = res.ref[sid]
+        if len(ref) > 50 and len(res.tape[sid]) > 50:
+            ts, mids = res.tape_arrays(sid)
+            r = hy_lead_lag([x[0] for x in ref], [x[1] for x in ref], ts, mids)
+            lead_ms = r.peak_lag_refined_ms
+            break
+
+    table = [
+        row("Adverse selection rate per fill (5 s markout)", adverse_rate, "< 25% of fills", "pct",
+            ok=None if adverse_rate is None else adverse_rate < 0.25),
+        row("Mode = Flat during labelled cascades", flat_share, "> 90% of cascade time", "pct",
+            ok=None if flat_share is None else flat_share > 0.9),
+        row("Queue value negative -> no quote", qv_enf, "100% enforcement", "pct", ok=qv_enf >= 1.0),
+        row("Toxicity detection latency (median)", _median(det_ms), "< 0.5 s", "ms",
+            ok=None if not det_ms else (_median(det_ms) or 0.0) < 500.0,
+            extra=(f"{_median(det_trades)} trades; {n_detected}/{n_casc} cascades detected" if n_casc
+                   else ("no cascade in the window" if labels is not None else "no labels"))),
+        row("Lead-lag signal latency (median)", _median(sig_ms), "< 150 ms", "ms",
+            ok=None if not sig_ms else (_median(sig_ms) or 0.0) < 150.0,
+            extra=(f"{len(sig_ms)}/{n_casc} cascades signalled" if n_casc
+                   else ("no cascade in the window" if labels is not None else "no labels"))
+            + (f"; HY lead of reference {lead_ms:.0f} ms" if lead_ms is not None else "; no reference tape")),
+        row("Fill quality: catastrophic share (5 s net edge < -10 bps)",
+            (sum(1 for x in net5 if x < -10.0) / len(net5)) if net5 else None, "unimodal, no catastrophic tail", "pct"),
+        row("Quoting uptime in non-toxic regimes", uptime, "> 80%", "pct", ok=None if uptime is None else uptime > 0.8),
+        row("Max |inventory| / max", max_ratio, "never > 1.0x", "x", ok=max_ratio <= 1.0 + 1e-9),
+    ]
+    n_f = len(fills)
+    markouts = {f"{h:g}s": {"n": len(edges[h]), "mean_bps": _f(float(np.mean(edges[h]))) if edges[h] else None,
+                            "median_bps": _f(float(np.median(edges[h]))) if edges[h] else None,
+                            "adverse_rate": (sum(1 for x in edges[h] if x < 0) / len(edges[h])) if edges[h] else None}
+                for h in HORIZONS_S}
+    turnover = totals["turnover_usd"]
+    return {
+        "table": table,
+        "pnl": {**totals, "net_bps_of_turnover": (totals["total_usd"] / turnover * 1e4) if turnover else None},
+        "fills": n_f,
+        "maker_fills": sum(1 for f in fills if f.is_maker),
+        "turnover_usd": turnover,
+        "sharpe_per_step": sr,
+        "sharpe_annualized": sr_ann,
+        "sharpe_step_s": PNL_STEP_S,
+        "markouts": markouts,
+        "edge_hist": {"edges_bps": EDGE_BINS_BPS, "counts": [int(x) for x in hist]},
+        "mode_share": mode_share,
+        "kill": {"ts_ns": res.kill_ns, "reason": res.kill_reason},
+        "cycles": res.n_cycles,
+        "requests": res.n_requests,
+        "series": {
+            "pnl": {"t_s": [(t - lo) / 1e9 for t in fine.tolist()], "usd": [float(x) for x in curve_fine]},
+            "inventory": {str(sid): [[(t - lo) / 1e9, p] for t, p in ser] for sid, ser in inv_series.items()},
+            "modes": {str(sid): [[(a - lo) / 1e9, (b - lo) / 1e9, m] for a, b, m, _ in iv] for sid, iv in ivs.items()},
+            "cascades": [[(max(c.hl_start_ts_ns, lo) - lo) / 1e9, (min(c.hl_end_ts_ns, hi) - lo) / 1e9, c.symbol_id]
+                         for c in (labels.cascades if labels is not None else [])
+                         if c.symbol_id < n_symbols and min(c.hl_end_ts_ns, hi) > max(c.hl_start_ts_ns, lo)],
+        },
+    }
+
+
+def row(name: str, value: float | None, target: str, unit: str, ok: bool | None = None,
+        extra: str = "") -> dict[str, Any]:
+    return {"metric": name, "value": None if value is None else _f(value), "unit": unit, "target": target, "ok": ok,
+            "note": extra}
+
+
+def fmt_value(r: dict[str, Any]) -> str:
+    v = r["value"]
+    if v is None:
+        return "n/a"
+    if r["unit"] == "pct":
+        return f"{100.0 * v:.1f}%"
+    if r["unit"] == "ms":
+        return f"{v:.0f} ms"
+    return f"{v:.2f}x"
+
+
