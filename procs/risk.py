@@ -7,10 +7,22 @@ it publishes ControlState on the ctl ring. It trips the kill switch on a kill de
 persists the exposure and safety histories (reloaded at start), writes a postmortem on
 Kill, and writes its status (levels, confidence components, criteria) to the run directory
 for `mmctl status`.
+
+With an ``[exchange]`` section it also has its own venue connection (procs.exec_io.
+RiskVenueLink: its own API wallet, HTTP only), used for two things. The independent kill
+path: after the kill switch trips, execution has ``escalation.kill_cancel_deadline_ms`` to
+confirm on the ex ring that the venue lists no open order (procs.exec_io.kill_confirmation);
+when the authority answers CANCEL_ALL instead, risk cancels every open order of the account
+itself and reports what the venue then lists (``on_open_orders``), again every
+``kill_cancel_retry_ms`` until it lists none. And the venue's positions, every
+``risk.reconcile_interval_s``, compared with its own (the venue's win, a difference is
+reported); a read is used only when none of our fills arrived around it, so a fill in
+flight is not taken for a difference.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -21,13 +33,20 @@ from mm.config import default_run_dir
 from mm.graduation.exposure import decode_history
 from mm.risk.authority import RiskAuthority
 from mm.risk.escalation import KillAction, decode_safety_history
+from mm.risk.limits import VenuePosition
 from mm.schema import AnyMessage, FeedStale, Fill, OperatorCommand, StateSnapshot, Venue
+from mm.venues.hyperliquid.client import AccountState
+from mm.venues.hyperliquid.kill_path import KillReport
+from procs.exec_io import RiskVenueLink, is_kill_confirmation
+from procs.paper_keys import exchange_config, load_key
 from procs.runtime import Worker, run_worker
 
 log = logging.getLogger("mm")
 CONTROL_PERIOD_NS = 100_000_000
 STATUS_PERIOD_NS = 1_000_000_000
 OUR_VENUES = (int(Venue.HYPERLIQUID), int(Venue.SIM), int(Venue.SYNTHETIC))
+FILL_QUIET_NS = 1_000_000_000  # a position read is used only with no fill of ours this close to it
+READ_SETTLE_NS = 250_000_000  # ... after it either (a fill applied before the read may still be on its way)
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -72,6 +91,18 @@ class RiskWorker(Worker):
         )
         self.last_status_ns = 0
         self.last_kill_action = KillAction.NONE
+        self.venue: RiskVenueLink | None = None
+        self._kill_fut: concurrent.futures.Future[KillReport] | None = None
+        self._kill_sent_ns = 0
+        self._exec_confirmed_epoch = -1
+        self._pos_fut: concurrent.futures.Future[AccountState] | None = None
+        self._pos_sent_ns = 0
+        self._pos_done_ns = 0
+        self._pos_due_ns = now_ns
+        self._last_fill_ns = -FILL_QUIET_NS
+        self.sym = {c: i for i, c in enumerate(cfg.run.symbols)}
+        if cfg.exchange is not None:  # connects in the background: risk never waits on the venue
+            self.venue = RiskVenueLink(exchange_config(cfg), load_key(cfg, "risk"))
         log.info("exposure %s, safety %s at start", self.authority.exposure.level.name,
                  self.authority.safety.name)
 
@@ -81,6 +112,9 @@ class RiskWorker(Worker):
             a.on_snapshot(msg, now_ns)
         elif isinstance(msg, Fill):
             a.on_fill(msg)
+            self._last_fill_ns = now_ns
+        elif is_kill_confirmation(msg):
+            self._exec_confirmed_epoch = getattr(msg, "oid", -1)
         elif isinstance(msg, FeedStale):
             if msg.venue in OUR_VENUES:
                 a.on_feed_stale(msg.symbol_id, msg.stale, msg.silent_ns, now_ns)
@@ -104,13 +138,13 @@ class RiskWorker(Worker):
         while decision is not None:
             self._on_kill(decision.reason, decision.already_tripped, now_ns)
             decision = a.take_kill_decision()
+        if ks is not None and self._exec_confirmed_epoch == self.ks.epoch():
+            self._on_exec_confirmed(now_ns)
         action = a.kill_action(now_ns)
-        if action == KillAction.CANCEL_ALL and self.last_kill_action != KillAction.CANCEL_ALL:
-            # Execution places no orders in this build (no quoting policy wired), so nothing is
-            # open; the independent cancel path needs risk's own venue client (issue 7, item 7).
-            log.error("kill: execution did not confirm cancel-all by the deadline; no venue client "
-                      "in risk yet, and no order is ever placed by this build")
+        if action == KillAction.CANCEL_ALL:
+            self._kill_path(now_ns)
         self.last_kill_action = action
+        self._poll_venue(now_ns)
         self._persist()
         if now_ns - self.last_status_ns >= STATUS_PERIOD_NS:
             self.last_status_ns = now_ns
@@ -119,6 +153,95 @@ class RiskWorker(Worker):
             except OSError as exc:
                 log.error("cannot write %s: %s", self.status_path, exc)
         return CONTROL_PERIOD_NS
+
+    # ------------------------------------------------------------------ the independent kill path
+
+    def _since_trip_ms(self, now_ns: int) -> float:
+        t = self.authority.kill_watch.tripped_ns
+        return (now_ns - t) / 1e6 if t is not None else float("nan")
+
+    def _on_exec_confirmed(self, now_ns: int) -> None:
+        w = self.authority.kill_watch
+        if w.tripped_ns is not None and w.settled_ns is None:
+            self.authority.on_execution_cancel_confirmed(now_ns)
+            log.warning("kill: execution confirmed cancel-all %.0f ms after the trip", self._since_trip_ms(now_ns))
+
+    def _kill_path(self, now_ns: int) -> None:
+        """CANCEL_ALL: execution has not confirmed in time; cancel everything through our own link."""
+        if self.venue is None:
+            if self.last_kill_action != KillAction.CANCEL_ALL:
+                log.error("kill: execution did not confirm cancel-all by the deadline, and risk has no venue "
+                          "connection (no [exchange] section: no client, so no order was ever sent)")
+            return
+        if not self.venue.ready:
+            log.error("kill: execution did not confirm cancel-all by the deadline; risk's own venue connection "
+                      "is not up yet (retrying)")
+            return
+        if self._kill_fut is not None:
+            return  # the previous attempt is still running
+        log.error("kill: execution has not confirmed cancel-all %.0f ms after the trip; cancelling every open "
+                  "order through risk's own connection", self._since_trip_ms(now_ns))
+        self._kill_sent_ns = now_ns
+        self._kill_fut = self.venue.cancel_everything()
+
+    def _poll_venue(self, now_ns: int) -> None:
+        fut = self._kill_fut
+        if fut is not None and fut.done():
+            self._kill_fut = None
+            try:
+                rep = fut.result()
+            except Exception as exc:
+                log.error("kill path: failed: %s", exc or type(exc).__name__)
+            else:
+                if rep.confirmed:
+                    self.authority.on_open_orders(0, now_ns)
+                    log.warning("kill path: the venue lists no open order %.0f ms after the trip (risk's own "
+                                "cancel: %d seen, %d cancelled, %d already gone, %.0f ms)",
+                                self._since_trip_ms(now_ns), rep.orders_seen, rep.cancelled, rep.already_gone,
+                                rep.elapsed_ms)
+                elif rep.remaining > 0:
+                    self.authority.on_open_orders(rep.remaining, now_ns)
+        if self.venue is not None and self.venue.ready:
+            self._reconcile_positions(now_ns)
+
+    def _reconcile_positions(self, now_ns: int) -> None:
+        """Every reconcile_interval_s: the venue's positions against ours, read away from our fills."""
+        fut = self._pos_fut
+        if fut is None:
+            if now_ns >= self._pos_due_ns and now_ns - self._last_fill_ns >= FILL_QUIET_NS:
+                assert self.venue is not None
+                self._pos_sent_ns = now_ns
+                self._pos_done_ns = 0
+                self._pos_fut = self.venue.account()
+            return
+        if not fut.done():
+            return
+        if not self._pos_done_ns:
+            self._pos_done_ns = now_ns
+        if now_ns - self._pos_done_ns < READ_SETTLE_NS:
+            return
+        self._pos_fut = None
+        retry_ns = now_ns + FILL_QUIET_NS
+        try:
+            account = fut.result()
+        except Exception as exc:
+            log.warning("reconcile: clearinghouseState failed: %s", exc or type(exc).__name__)
+            self._pos_due_ns = retry_ns
+            return
+        if self._last_fill_ns >= self._pos_sent_ns - FILL_QUIET_NS:
+            self._pos_due_ns = retry_ns  # a fill of ours around the read: it may or may not be in it
+            return
+        self._pos_due_ns = now_ns + int(self.cfg.risk.reconcile_interval_s * 1e9)
+        venue = [VenuePosition(symbol_id=self.sym[p.coin], qty=p.szi, entry_px=p.entry_px or 0.0)
+                 for p in account.positions if p.coin in self.sym]
+        rep = self.authority.on_venue_positions(venue, now_ns)
+        if not rep.ok:
+            log.warning("reconcile: our positions differ from the venue's (the venue's adopted): %s",
+                        "; ".join(f"{d.coin} ours {d.ours_qty:g} venue {d.venue_qty:g}" for d in rep.diffs))
+
+    def on_stop(self, now_ns: int) -> None:
+        if self.venue is not None:
+            self.venue.close()
 
     def _on_kill(self, reason: str, already_tripped: bool, now_ns: int) -> None:
         if not already_tripped:

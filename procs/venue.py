@@ -3,6 +3,11 @@
 Wiring only: mm.venues.sim.server serves /info, /exchange, /ws and the Binance-style streams;
 the driver is a replay of a recorded real market ([paper] driver = "replay") or the seeded
 generator ("generator"). The heartbeat runs as a task on the venue's event loop.
+
+Its users are ``[venue] users`` plus, in paper mode with an ``[exchange]`` section, the
+paper account with execution's and risk's API wallets approved for it, the addresses read
+from the key files the supervisor generated (procs.paper_keys): the venue verifies every
+signature and refuses any other signer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from mm.venues.sim.driver import DriverEvent, ReplayDriver, load_hyperliquid_csv
 from mm.venues.sim.generator import MarketGenerator
 from mm.venues.sim.generator_config import GeneratorConfig
 from mm.venues.sim.server import serve
+from procs.paper_keys import paper_users, uses_paper_keys
 from procs.runtime import Worker, run_worker
 
 log = logging.getLogger("mm")
@@ -51,9 +57,13 @@ class VenueWorker(Worker):
 
     def run(self, clock_ns=time.monotonic_ns) -> int:  # type: ignore[override]
         driver = self.make_driver()
+        venue_cfg = paper_users(self.cfg, self.cfg.venue)
+        if uses_paper_keys(self.cfg):
+            u = venue_cfg.users[-1]
+            log.info("venue: paper account %s, approved agents %s", u.address, ", ".join(u.agents))
 
         async def main() -> None:
-            server = await serve(self.cfg.venue, driver)
+            server = await serve(venue_cfg, driver)
             self.hb.set(state=2)
             beat_s = self.hb_interval_ns / 4e9
             try:

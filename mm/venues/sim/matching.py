@@ -814,6 +814,8 @@ class MatchingEngine:
         if crosses:
             self._match_incoming(cb, o, now_ms)
         if o.rem_lots == 0:
+            # filled on arrival: terminal in orderStatus, and an orderUpdate says so (as on Hyperliquid)
+            self._close(o, FILLED, now_ms)
             return self._filled_outcome(cb, o)
         if is_ioc:
             if o.filled_lots == 0:

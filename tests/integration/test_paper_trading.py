@@ -1,0 +1,375 @@
+"""The paper group trades against the sim venue over loopback, and is killed cleanly.
+
+Real OS processes, the real sim venue on a free port, a fresh state directory (so fresh
+generated keys: execution's and risk's API wallets, approved by the venue for the paper
+account). One group, put through (issue 6, issue 7 item 7):
+
+1. orders flow: execution's signed orders rest at the venue under the account, its
+   OrderEvents (and Fills) are on the ex ring, the in-group round trip (order decided ->
+   ack applied by the OMS) is measured from them;
+2. ``mmctl kill`` with open orders: every order cancelled within the kill path's bound
+   (``escalation.kill_cancel_deadline_ms`` + ``exchange.kill_deadline_s``), nothing placed
+   while the switch is tripped, risk's position equal to the venue's, trading again after
+   ``reset-kill``;
+3. ``kill -9`` of execution with open orders: every order cancelled within the same bound
+   (by risk's own kill path, the restarted execution's start reconciliation or the dead
+   man's switch: the test says which), the restarted execution healthy, no order at the
+   venue that is not the new execution's (no orphan), risk's position equal to the venue's.
+
+The measured figures are printed (``pytest -s`` shows them). The only timed assertion is
+the kill path's bound, a correctness bound taken from the config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+import urllib.request
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from ipc.ring import Ring, RingOverrun
+from mm.config import Config, load_config
+from mm.schema import Codec, Fill, OrderEvent, OrderStatus
+from procs.exec_io import is_kill_confirmation
+from procs.paper_keys import signers
+
+from .conftest import Group, mmctl, status
+
+# The test's own settings, over configs/paper.toml. Full exposure and the touch baseline, so
+# orders rest at the venue (the state machine may rightly stay Flat on this market); safety
+# effects that would keep a killed-then-reset group from quoting again are relaxed (no
+# exposure demotion on a safety level, short dwell); a 1 s heartbeat deadline so the loaded
+# test box does not restart workers spuriously (a killed process is seen at once anyway).
+REPLACE = {
+    'start_level = "SHADOW"': 'start_level = "FULL"',
+    "dry_run = false": 'dry_run = false\npolicy = "touch"',
+    "quote_notional_usd = 100.0": "quote_notional_usd = 250.0",
+    "heartbeat_deadline_ms = 250": "heartbeat_deadline_ms = 1000",
+}
+OVERRIDES = """
+[risk]
+reconcile_interval_s = 2.0
+
+[escalation]
+dwell_s = [0.0, 0.3, 0.3, 0.3, 0.0]
+
+[promotion]
+safety_demote_level = "KILL"
+safety_demote_to = "FULL"
+kill_demote_to = "FULL"
+"""
+
+pytestmark = pytest.mark.integration
+
+
+class Venue:
+    """The sim venue as seen from outside: plain HTTP /info for the paper account."""
+
+    def __init__(self, url: str, account: str) -> None:
+        self.url = url
+        self.account = account
+
+    def info(self, body: dict[str, Any]) -> Any:
+        req = urllib.request.Request(self.url + "/info", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self.info({"type": "frontendOpenOrders", "user": self.account})
+        return out
+
+    def positions(self) -> dict[str, float]:
+        st = self.info({"type": "clearinghouseState", "user": self.account})
+        return {p["position"]["coin"]: float(p["position"]["szi"]) for p in st["assetPositions"]}
+
+    def fills(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self.info({"type": "userFills", "user": self.account})
+        return out
+
+
+class OpenOrdersWatch:
+    """Polls the venue's open orders of the account in the background: (monotonic ns, count)."""
+
+    def __init__(self, venue: Venue, period_s: float = 0.02) -> None:
+        self.venue = venue
+        self.period_s = period_s
+        self.samples: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = len(self.venue.open_orders())
+            except OSError:
+                n = -1
+            self.samples.append((time.monotonic_ns(), n))
+            time.sleep(self.period_s)
+
+    def first_empty_after(self, t_ns: int, timeout_s: float) -> int | None:
+        """The first time at or after ``t_ns`` the venue listed no open order (None: not within timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for t, n in list(self.samples):
+                if t >= t_ns and n == 0:
+                    return t
+            time.sleep(0.02)
+        return None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+class ExTap:
+    """One more reader of the group's ex ring, in a thread: everything execution publishes."""
+
+    def __init__(self, g: Group) -> None:
+        with open(os.path.join(g.run_dir, "group.json")) as fh:
+            rings = json.load(fh)["rings"]
+        self.ring = Ring.attach(rings["ex"])
+        self.reader = self.ring.reader(f"test-tap-{os.getpid()}", start="latest")
+        self.codec = Codec()
+        self.msgs: list[Any] = []
+        self.lost = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self.reader.poll_batch(1024)
+            except RingOverrun as exc:
+                self.lost += exc.lost
+                continue
+            self.msgs.extend(self.codec.decode(b) for b in batch)
+            if not batch:
+                time.sleep(0.005)
+
+    def events(self) -> list[OrderEvent | Fill]:
+        return [m for m in list(self.msgs) if isinstance(m, OrderEvent | Fill)]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.reader.close()
+        self.ring.close()
+
+
+def _round_trips_ms(events: list[OrderEvent | Fill]) -> list[float]:
+    """Order decided (PendingNew) -> the venue's answer applied by the OMS, per order, in ms."""
+    sent: dict[str, int] = {}
+    out = []
+    for e in events:
+        if not isinstance(e, OrderEvent) or not e.cloid:
+            continue
+        if e.status == OrderStatus.PENDING_NEW:
+            sent.setdefault(e.cloid, e.ts_ns)
+        elif e.cloid in sent and e.status in (OrderStatus.OPEN, OrderStatus.FILLED, OrderStatus.REJECTED):
+            out.append((e.ts_ns - sent.pop(e.cloid)) / 1e6)
+    return sorted(out)
+
+
+def _eventually(pred: Any, timeout_s: float, what: str, g: Group) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{g.log()}")
+
+
+def _full_log(g: Group) -> str:
+    return g.log_path.read_text(errors="replace")
+
+
+def _sessions(g: Group) -> list[str]:
+    return re.findall(r"execution: session ([0-9a-f]{16})", _full_log(g))
+
+
+def _risk_positions(g: Group) -> dict[str, float] | None:
+    try:
+        with open(os.path.join(g.run_dir, "risk_status.json")) as fh:
+            st = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return {s["coin"]: float(s["qty"]) for s in st["limits"]["symbols"]}
+
+
+def _risk_reconcile(g: Group) -> dict[str, Any]:
+    with open(os.path.join(g.run_dir, "risk_status.json")) as fh:
+        out: dict[str, Any] = json.load(fh)["reconcile"]
+    return out
+
+
+def _same_positions(risk: dict[str, float] | None, venue: dict[str, float]) -> bool:
+    if risk is None:
+        return False
+    coins = set(risk) | set(venue)
+    return all(abs(risk.get(c, 0.0) - venue.get(c, 0.0)) < 1e-9 for c in coins)
+
+
+def _proc(st: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in st["processes"] if p["name"] == name)
+
+
+def _bound_s(cfg: Config) -> float:
+    """The kill path's bound: execution's deadline to confirm, then risk's own cancel deadline."""
+    assert cfg.exchange is not None
+    return cfg.escalation.kill_cancel_deadline_ms / 1000.0 + cfg.exchange.kill_deadline_s
+
+
+def _since(g: Group, text: str, start: int) -> list[str]:
+    return [line for line in _full_log(g)[start:].splitlines() if text in line]
+
+
+def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
+    t_start = time.monotonic()
+    g: Group = group_factory(OVERRIDES)
+    text = g.config.read_text()
+    for old, new in REPLACE.items():
+        assert old in text, f"configs/paper.toml no longer has {old!r}"
+        text = text.replace(old, new)
+    g.config.write_text(text)
+    cfg = load_config(str(g.config))
+    assert cfg.exchange is not None
+    bound_s = _bound_s(cfg)
+    g.start(120)
+    who = signers(cfg)
+    venue = Venue(cfg.venues.hl_http_url, who.account)
+    tap = ExTap(g)
+    figures: dict[str, Any] = {"startup_s": round(time.monotonic() - t_start, 1)}
+
+    # 1. Orders flow: signed by execution's API wallet (the venue verifies every signature
+    # and knows only our two agents; risk places no order), resting under the account, with
+    # this execution's cloids; OrderEvents and Fills on the ex ring.
+    _eventually(lambda: len(venue.open_orders()) > 0, 60, "execution's orders to rest at the venue", g)
+    session = _sessions(g)[-1]
+    assert all(o["cloid"][2:18] == session for o in venue.open_orders())
+    _eventually(lambda: any(isinstance(e, Fill) for e in tap.events()) and venue.fills(), 60,
+                "a fill of ours at the venue, and on the ex ring", g)
+    assert any(isinstance(e, OrderEvent) and e.cloid for e in tap.events())
+
+    # 2. mmctl kill with open orders: all cancelled within the bound; nothing placed until reset.
+    _eventually(lambda: len(venue.open_orders()) > 0, 30, "open orders before mmctl kill", g)
+    watch = OpenOrdersWatch(venue)
+    log_mark = len(_full_log(g))
+    r = mmctl(g.run_dir, "kill", "--reason", "test: mmctl kill with open orders")
+    assert r.returncode == 0, r.stderr
+    ks = status(g.run_dir)["killswitch"]
+    trip_ns = ks["ts_ns"]
+    clean_ns = watch.first_empty_after(trip_ns, bound_s + 5)
+    assert clean_ns is not None, f"open orders left {bound_s + 5} s after mmctl kill\n{g.log()}"
+    figures["mmctl_kill_to_venue_clean_ms"] = round((clean_ns - trip_ns) / 1e6, 1)
+    assert (clean_ns - trip_ns) / 1e9 <= bound_s
+    _eventually(lambda: _since(g, "kill: execution confirmed", log_mark)
+                or _since(g, "kill path: the venue lists no open order", log_mark), 10, "risk's kill report", g)
+    figures["mmctl_kill_cleaned_by"] = ("execution (confirmed on the ex ring)"
+                                        if _since(g, "kill: execution confirmed", log_mark) else "risk's kill path")
+    _eventually(lambda: _same_positions(_risk_positions(g), venue.positions()), 15,
+                "risk's position to equal the venue's after mmctl kill", g)
+    time.sleep(1.0)  # the switch stays tripped a while: nothing may be placed meanwhile
+    reset_ns = time.monotonic_ns()
+    watch.stop()
+    assert all(n == 0 for t, n in watch.samples if t >= clean_ns), "an order rested while the switch was tripped"
+    seen_ns = trip_ns + 250_000_000  # execution sees the switch at its next heartbeat (12.5 ms here)
+    placed = [e for e in tap.events() if isinstance(e, OrderEvent) and e.status == OrderStatus.PENDING_NEW
+              and seen_ns <= e.ts_ns <= reset_ns]
+    assert placed == [], f"orders placed while the kill switch was tripped: {placed}"
+    if figures["mmctl_kill_cleaned_by"].startswith("execution"):
+        assert any(is_kill_confirmation(e) and e.oid == ks["epoch"] for e in tap.events())
+    figures["positions_after_mmctl_kill"] = venue.positions()
+    rec = _risk_reconcile(g)
+    assert rec["mismatch"] is False and rec["last"] is not None
+    figures["risk_reconcile_mismatches_before_kill9"] = rec["mismatches_total"]
+    assert mmctl(g.run_dir, "reset-kill").returncode == 0
+
+    # 3. kill -9 execution with open orders.
+    _eventually(lambda: len(venue.open_orders()) > 0, 60, "orders to rest again after reset-kill", g)
+    exec_before = _proc(status(g.run_dir), "execution")
+    open_before = venue.open_orders()
+    watch = OpenOrdersWatch(venue)
+    log_mark = len(_full_log(g))
+    kill_ns = time.monotonic_ns()
+    os.kill(exec_before["pid"], signal.SIGKILL)
+    clean_ns = watch.first_empty_after(kill_ns, bound_s + 5)
+    watch.stop()
+    assert clean_ns is not None, f"open orders left {bound_s + 5} s after kill -9 of execution\n{g.log()}"
+    figures["kill9_open_orders"] = len(open_before)
+    figures["kill9_to_venue_clean_ms"] = round((clean_ns - kill_ns) / 1e6, 1)
+    assert (clean_ns - kill_ns) / 1e9 <= bound_s
+    st = _eventually(lambda: (s := status(g.run_dir)) and _proc(s, "execution")["restarts"] > exec_before["restarts"]
+                     and s, 30, "execution restarted", g)
+    assert st["killswitch"]["tripped"] and "execution" in st["killswitch"]["reason"]
+    g.wait_healthy(60)
+    _eventually(lambda: _since(g, "reconciliation:", log_mark), 30, "the restarted execution's reconciliation", g)
+    risk_line = _since(g, "kill path: the venue lists no open order", log_mark)
+    recon = _since(g, "reconciliation:", log_mark)[-1]
+    m = re.search(r"(\d+) open order\(s\) of a previous life found: (\d+) cancelled by us, (\d+) already gone", recon)
+    assert m is not None, recon
+    by_risk = int(re.search(r"(\d+) cancelled", risk_line[0]).group(1)) if risk_line else 0  # type: ignore[union-attr]
+    # how the venue closed them: "canceled" (a cancel action: risk's or the new execution's),
+    # "scheduledCancel" (the dead man's switch), "filled"
+    final = Counter(venue.info({"type": "orderStatus", "user": venue.account, "oid": o["oid"]})["order"]["status"]
+                    for o in open_before)
+    figures["kill9_cleaned_by"] = {
+        "venue_statuses": dict(final),
+        "risk_kill_path_cancelled": by_risk,
+        "restarted_execution_reconciliation": {"found": int(m.group(1)), "cancelled": int(m.group(2)),
+                                               "already_gone": int(m.group(3))},
+    }
+    assert by_risk + int(m.group(2)) > 0, "someone cancelled the killed execution's orders"
+    assert venue.open_orders() == [], "no order at the venue while the switch is tripped"
+    new_session = _sessions(g)[-1]
+    assert new_session != session
+    assert mmctl(g.run_dir, "reset-kill").returncode == 0
+    _eventually(lambda: len(venue.open_orders()) > 0, 60, "the restarted execution to quote", g)
+    assert all(o["cloid"][2:18] == new_session for o in venue.open_orders()), "an orphan of the killed execution"
+    # settle (nothing open, nothing in flight) and compare positions
+    assert mmctl(g.run_dir, "kill", "--reason", "test: settle").returncode == 0
+    _eventually(lambda: venue.open_orders() == [], bound_s + 5, "the settle kill to cancel everything", g)
+    _eventually(lambda: _same_positions(_risk_positions(g), venue.positions()), 15,
+                "risk's position to equal the venue's after kill -9 and restart", g)
+    figures["positions_final"] = venue.positions()
+    figures["risk_reconcile"] = {k: v for k, v in _risk_reconcile(g).items() if k != "last"}
+    rtt = _round_trips_ms(tap.events())
+    assert rtt, "order round trips measured on the ex ring"
+    figures["order_round_trip_ms"] = {"n": len(rtt), "median": round(rtt[len(rtt) // 2], 1),
+                                      "p90": round(rtt[int(len(rtt) * 0.9)], 1), "max": round(rtt[-1], 1)}
+    figures["ex_ring"] = {"order_events": sum(isinstance(e, OrderEvent) for e in tap.events()),
+                          "fills": sum(isinstance(e, Fill) for e in tap.events()), "lost": tap.lost}
+    tap.close()
+    figures["test_s"] = round(time.monotonic() - t_start, 1)
+    print("\npaper trading figures:", json.dumps(figures, indent=1))
+    assert g.stop() == 0, g.log()
+
+
+@pytest.mark.parametrize("tif", ["Gtc", "Ioc"])
+def test_sim_order_filled_on_arrival_is_terminal(tif: str) -> None:
+    """The sim venue: an order filled in full on arrival is 'filled' in orderStatus (by cloid),
+    absent from openOrders, and an orderUpdate says so (orderStatus lookups depend on it)."""
+    from mm.venues.sim.config import CoinConfig, UserConfig
+    from mm.venues.sim.matching import MatchingEngine, OrderRequest, OrderUpdateEvent
+
+    user = "0x" + "11" * 20
+    t0 = 1_700_000_000_000_000_000
+    eng = MatchingEngine([CoinConfig(name="ETH", sz_decimals=4)], users=[UserConfig(address=user)])
+    eng.apply_book_snapshot("ETH", [(3000.0, 5.0)], [(3000.5, 5.0)], t0)
+    cloid = "0x" + "ab" * 16
+    out = eng.place_order(user, OrderRequest(asset=0, is_buy=True, px="3001", sz="0.01", tif=tif, cloid=cloid), t0)
+    assert out.kind == "filled"
+    o = eng.find_order(user, cloid)
+    assert o is not None and o.status == "filled"
+    assert eng.open_orders(user) == []
+    assert [e.status for e in eng.events if isinstance(e, OrderUpdateEvent) and e.cloid == cloid] == ["filled"]
