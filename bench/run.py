@@ -26,6 +26,7 @@ MODULES = (
     "bench.bench_features",
     "bench.bench_models",
     "bench.bench_execution",
+    "bench.bench_replay",
     "bench.bench_generator",
     "bench.bench_venue",
 )

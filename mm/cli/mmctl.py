@@ -11,6 +11,8 @@
                                    record the group's market stream to .mmrec files
   mmctl audit [--since 10m] [--mode MAKER] [--symbol BTC] [--fill-id N] ...
                                    query the decision audit (works without a running group)
+  mmctl replay --data {real,generated,PATH} [--policies ...] [--fee-tiers ...] [--out DIR]
+                                   deterministic single-process replay; JSON + HTML report
   mmctl train --data {real,generated} [--out DIR] ...
                                    fit the models offline and print out-of-sample figures
                                    (no running group needed; `mmctl train --help`)
@@ -263,10 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ex", action="store_true", help="also record the ex ring (order events, fills)")
     sub.add_parser("train", help="fit the models offline (see `mmctl train --help`)", add_help=False)
     sub.add_parser("audit", help="query the decision audit files (see `mmctl audit --help`)", add_help=False)
+    sub.add_parser("replay", help="replay recorded or generated data through the live objects, report "
+                   "(see `mmctl replay --help`)", add_help=False)
     return ap
 
 
-OFFLINE_VERBS = ("train", "audit")
+OFFLINE_VERBS = ("train", "audit", "replay")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         from mm.cli import audit
 
         return audit.main(argv[1:])
+    if argv and argv[0] == "replay":
+        from mm.cli import replay
+
+        return replay.main(argv[1:])
     args = build_parser().parse_args(argv)
     args.json = bool(args.json)
     try:
