@@ -74,6 +74,7 @@ log = logging.getLogger("mm")
 T = TypeVar("T")
 
 KILL_CONFIRMED_REASON: Final = "kill:cancel-all-confirmed"
+_PLACING: Final = ("order", "batchModify")
 
 
 # --------------------------------------------------------------------------- the kill confirmation
@@ -213,6 +214,7 @@ class ExchangeIO:
         self.client: ExchangeClient | None = None
         self.dms: DeadMansSwitch | None = None
         self.in_flight = 0  # requests handed over and not yet answered (main thread's count)
+        self.placing = 0  # ... of them, order and batchModify actions (orders that may still land)
         self._tasks: set[asyncio.Future[None]] = set()  # the loop thread's
         self.stats: dict[str, int] = {"actions": 0, "ok": 0, "rejected": 0, "unknown": 0, "info": 0,
                                       "info_failed": 0, "order_updates": 0, "fills": 0, "other_coin": 0,
@@ -294,6 +296,7 @@ class ExchangeIO:
         if not reqs:
             return
         self.in_flight += len(reqs)
+        self.placing += sum(isinstance(r, ExchangeRequest) and r.kind in _PLACING for r in reqs)
         self.thread.loop.call_soon_threadsafe(self._dispatch, list(reqs))
 
     def sweep(self, epoch: int, deadline_s: float) -> None:
@@ -374,6 +377,7 @@ class ExchangeIO:
                     engine.request_open_orders(now_ns, "reconnect")
             elif kind == "action":
                 self.in_flight -= 1
+                self.placing -= item[1].kind in _PLACING
                 res: ActionResult = item[2]
                 st["actions"] += 1
                 st[res.outcome] += 1

@@ -15,8 +15,9 @@ constraints, the OMS and its limits). This process:
   order), loads the venue's positions into the OMS, arms the dead man's switch
   (``scheduleCancel``, refreshed on the client's loop);
 - on the kill switch: the engine cancels everything it knows, and a sweep through the same
-  client cancels whatever the venue still lists; once the venue lists nothing and the OMS
-  has nothing live, it publishes the kill confirmation for risk
+  client cancels whatever the venue still lists; once the venue lists nothing, the OMS
+  has nothing live and no placement sent before the trip is unanswered (it could still
+  land), it publishes the kill confirmation for risk
   (procs.exec_io.kill_confirmation); risk cancels through its own connection if that does
   not come within its deadline;
 - on a clean stop: cancels everything (bounded) and unsets the dead man's switch.
@@ -179,8 +180,10 @@ class ExecutionWorker(Worker):
         self._sweep_in_flight = False
         if not self.killed or epoch != self._kill_epoch or epoch != self.ks.epoch():
             return  # reset (or tripped again) meanwhile: the next trip has its own sweep
+        assert self.io is not None
         live = sum(len(self.engine.oms.live_orders(s)) for s in range(len(self.engine.specs)))
-        if report.confirmed and live == 0:
+        placing = self.io.placing  # an order sent before the trip and not answered yet may still land
+        if report.confirmed and live == 0 and placing == 0:
             self._confirmed_epoch = epoch
             self.publish("ex", kill_confirmation(epoch, now_ns))
             log.warning("kill: cancel-all confirmed %.0f ms after the kill switch was seen: the venue lists no "
@@ -189,8 +192,8 @@ class ExecutionWorker(Worker):
                         report.already_gone)
             return
         self._sweep_due_ns = now_ns + SWEEP_RETRY_NS
-        log.warning("kill: not confirmed yet (venue: %s open at the last read; OMS: %d live); sweeping again",
-                    report.remaining, live)
+        log.warning("kill: not confirmed yet (venue: %s open at the last read; OMS: %d live, %d placement(s) "
+                    "unanswered); sweeping again", report.remaining, live, placing)
 
     # ------------------------------------------------------------------ stop
 

@@ -14,7 +14,10 @@ account). One group, put through (issue 6, issue 7 item 7):
 3. ``kill -9`` of execution with open orders: every order cancelled within the same bound
    (by risk's own kill path, the restarted execution's start reconciliation or the dead
    man's switch: the test says which), the restarted execution healthy, no order at the
-   venue that is not the new execution's (no orphan), risk's position equal to the venue's.
+   venue that is not the new execution's (no orphan);
+4. risk's independent kill path for certain: execution frozen (SIGSTOP) with open orders,
+   ``mmctl kill``: risk cancels everything through its own connection within the bound;
+   then risk's position equals the venue's.
 
 The measured figures are printed (``pytest -s`` shows them). The only timed assertion is
 the kill path's bound, a correctness bound taken from the config.
@@ -45,13 +48,14 @@ from .conftest import Group, mmctl, status
 # The test's own settings, over configs/paper.toml. Full exposure and the touch baseline, so
 # orders rest at the venue (the state machine may rightly stay Flat on this market); safety
 # effects that would keep a killed-then-reset group from quoting again are relaxed (no
-# exposure demotion on a safety level, short dwell); a 1 s heartbeat deadline so the loaded
-# test box does not restart workers spuriously (a killed process is seen at once anyway).
+# exposure demotion on a safety level, short dwell); a 5 s heartbeat deadline so the loaded
+# test box does not restart workers spuriously and execution can be frozen (SIGSTOP) for a
+# few seconds without being replaced (a killed process is seen at once anyway).
 REPLACE = {
     'start_level = "SHADOW"': 'start_level = "FULL"',
     "dry_run = false": 'dry_run = false\npolicy = "touch"',
     "quote_notional_usd = 100.0": "quote_notional_usd = 250.0",
-    "heartbeat_deadline_ms = 250": "heartbeat_deadline_ms = 1000",
+    "heartbeat_deadline_ms = 250": "heartbeat_deadline_ms = 5000",
 }
 OVERRIDES = """
 [risk]
@@ -102,6 +106,7 @@ class OpenOrdersWatch:
         self.venue = venue
         self.period_s = period_s
         self.samples: list[tuple[int, int]] = []
+        self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -110,20 +115,45 @@ class OpenOrdersWatch:
         while not self._stop.is_set():
             try:
                 n = len(self.venue.open_orders())
-            except OSError:
-                n = -1
-            self.samples.append((time.monotonic_ns(), n))
+            except OSError:  # a failed read says nothing (counted)
+                self.errors += 1
+            else:
+                self.samples.append((time.monotonic_ns(), n))
             time.sleep(self.period_s)
 
-    def first_empty_after(self, t_ns: int, timeout_s: float) -> int | None:
-        """The first time at or after ``t_ns`` the venue listed no open order (None: not within timeout)."""
+    def wait_empty(self, after_ns: int, timeout_s: float) -> bool:
+        """Wait until the venue has listed no open order at some read after ``after_ns``."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for t, n in list(self.samples):
-                if t >= t_ns and n == 0:
-                    return t
+            if any(t >= after_ns and n == 0 for t, n in list(self.samples)):
+                return True
             time.sleep(0.02)
-        return None
+        return False
+
+    def settled_at(self, after_ns: int) -> int | None:
+        """The first read after ``after_ns`` from which the venue listed no open order at every
+        later read (None: it lists some at the last). An order sent before the kill may land
+        after a read found none: the venue is clean once it stays so."""
+        settled = None
+        for t, n in self.samples:
+            if t < after_ns:
+                continue
+            if n == 0:
+                settled = t if settled is None else settled
+            else:
+                settled = None
+        return settled
+
+    def reappeared(self, after_ns: int) -> int:
+        """Reads that listed an order again after one had listed none (late landings)."""
+        seen_empty = False
+        out = 0
+        for t, n in self.samples:
+            if t < after_ns:
+                continue
+            seen_empty = seen_empty or n == 0
+            out += seen_empty and n > 0
+        return out
 
     def stop(self) -> None:
         self._stop.set()
@@ -269,10 +299,7 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     assert r.returncode == 0, r.stderr
     ks = status(g.run_dir)["killswitch"]
     trip_ns = ks["ts_ns"]
-    clean_ns = watch.first_empty_after(trip_ns, bound_s + 5)
-    assert clean_ns is not None, f"open orders left {bound_s + 5} s after mmctl kill\n{g.log()}"
-    figures["mmctl_kill_to_venue_clean_ms"] = round((clean_ns - trip_ns) / 1e6, 1)
-    assert (clean_ns - trip_ns) / 1e9 <= bound_s
+    assert watch.wait_empty(trip_ns, bound_s + 5), f"open orders left {bound_s + 5} s after mmctl kill\n{g.log()}"
     _eventually(lambda: _since(g, "kill: execution confirmed", log_mark)
                 or _since(g, "kill path: the venue lists no open order", log_mark), 10, "risk's kill report", g)
     figures["mmctl_kill_cleaned_by"] = ("execution (confirmed on the ex ring)"
@@ -282,7 +309,11 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     time.sleep(1.0)  # the switch stays tripped a while: nothing may be placed meanwhile
     reset_ns = time.monotonic_ns()
     watch.stop()
-    assert all(n == 0 for t, n in watch.samples if t >= clean_ns), "an order rested while the switch was tripped"
+    clean_ns = watch.settled_at(trip_ns)
+    assert clean_ns is not None, f"an order open at the venue while the switch is tripped\n{g.log()}"
+    figures["mmctl_kill_to_venue_clean_ms"] = round((clean_ns - trip_ns) / 1e6, 1)
+    figures["mmctl_kill_late_landings"] = watch.reappeared(trip_ns)
+    assert (clean_ns - trip_ns) / 1e9 <= bound_s
     seen_ns = trip_ns + 250_000_000  # execution sees the switch at its next heartbeat (12.5 ms here)
     placed = [e for e in tap.events() if isinstance(e, OrderEvent) and e.status == OrderStatus.PENDING_NEW
               and seen_ns <= e.ts_ns <= reset_ns]
@@ -290,8 +321,10 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     if figures["mmctl_kill_cleaned_by"].startswith("execution"):
         assert any(is_kill_confirmation(e) and e.oid == ks["epoch"] for e in tap.events())
     figures["positions_after_mmctl_kill"] = venue.positions()
-    rec = _risk_reconcile(g)
-    assert rec["mismatch"] is False and rec["last"] is not None
+    # risk's own reading of the venue's positions, taken after the kill, agrees with its book
+    rec = _eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns and r,
+                      15, "risk's reconciliation with the venue after the kill", g)
+    assert rec["mismatch"] is False and rec["last"]["diffs"] == []
     figures["risk_reconcile_mismatches_before_kill9"] = rec["mismatches_total"]
     assert mmctl(g.run_dir, "reset-kill").returncode == 0
 
@@ -303,12 +336,8 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     log_mark = len(_full_log(g))
     kill_ns = time.monotonic_ns()
     os.kill(exec_before["pid"], signal.SIGKILL)
-    clean_ns = watch.first_empty_after(kill_ns, bound_s + 5)
-    watch.stop()
-    assert clean_ns is not None, f"open orders left {bound_s + 5} s after kill -9 of execution\n{g.log()}"
+    assert watch.wait_empty(kill_ns, bound_s + 5), f"open orders left {bound_s + 5} s after kill -9\n{g.log()}"
     figures["kill9_open_orders"] = len(open_before)
-    figures["kill9_to_venue_clean_ms"] = round((clean_ns - kill_ns) / 1e6, 1)
-    assert (clean_ns - kill_ns) / 1e9 <= bound_s
     st = _eventually(lambda: (s := status(g.run_dir)) and _proc(s, "execution")["restarts"] > exec_before["restarts"]
                      and s, 30, "execution restarted", g)
     assert st["killswitch"]["tripped"] and "execution" in st["killswitch"]["reason"]
@@ -330,23 +359,55 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
                                                "already_gone": int(m.group(3))},
     }
     assert by_risk + int(m.group(2)) > 0, "someone cancelled the killed execution's orders"
-    assert venue.open_orders() == [], "no order at the venue while the switch is tripped"
+    watch.stop()
+    clean_ns = watch.settled_at(kill_ns)
+    assert clean_ns is not None and venue.open_orders() == [], "an order at the venue while the switch is tripped"
+    figures["kill9_to_venue_clean_ms"] = round((clean_ns - kill_ns) / 1e6, 1)
+    figures["kill9_late_landings"] = watch.reappeared(kill_ns)
+    assert (clean_ns - kill_ns) / 1e9 <= bound_s
     new_session = _sessions(g)[-1]
     assert new_session != session
     assert mmctl(g.run_dir, "reset-kill").returncode == 0
     _eventually(lambda: len(venue.open_orders()) > 0, 60, "the restarted execution to quote", g)
     assert all(o["cloid"][2:18] == new_session for o in venue.open_orders()), "an orphan of the killed execution"
-    # settle (nothing open, nothing in flight) and compare positions
-    assert mmctl(g.run_dir, "kill", "--reason", "test: settle").returncode == 0
-    _eventually(lambda: venue.open_orders() == [], bound_s + 5, "the settle kill to cancel everything", g)
-    _eventually(lambda: _same_positions(_risk_positions(g), venue.positions()), 15,
-                "risk's position to equal the venue's after kill -9 and restart", g)
-    figures["positions_final"] = venue.positions()
-    figures["risk_reconcile"] = {k: v for k, v in _risk_reconcile(g).items() if k != "last"}
-    rtt = _round_trips_ms(tap.events())
+    rtt = _round_trips_ms(tap.events())  # before execution is frozen below
     assert rtt, "order round trips measured on the ex ring"
     figures["order_round_trip_ms"] = {"n": len(rtt), "median": round(rtt[len(rtt) // 2], 1),
                                       "p90": round(rtt[int(len(rtt) * 0.9)], 1), "max": round(rtt[-1], 1)}
+
+    # 4. Risk's independent kill path: execution frozen (SIGSTOP) with open orders cannot
+    # confirm; mmctl kill; risk cancels everything through its own connection. Then the
+    # thawed execution finds nothing left; positions settled and compared.
+    exec_pid = _proc(status(g.run_dir), "execution")["pid"]
+    watch = OpenOrdersWatch(venue)
+    log_mark = len(_full_log(g))
+    os.kill(exec_pid, signal.SIGSTOP)
+    try:
+        frozen_open = len(venue.open_orders())
+        assert mmctl(g.run_dir, "kill", "--reason", "test: execution frozen").returncode == 0
+        trip_ns = status(g.run_dir)["killswitch"]["ts_ns"]
+        assert watch.wait_empty(trip_ns, bound_s + 5), f"open orders left {bound_s + 5} s after the kill\n{g.log()}"
+        risk_line = _eventually(lambda: _since(g, "kill path: the venue lists no open order", log_mark), 10,
+                                "risk's kill path report", g)[0]
+    finally:
+        os.kill(exec_pid, signal.SIGCONT)
+    _eventually(lambda: _since(g, "kill: cancel-all confirmed", log_mark), 10, "the thawed execution's sweep", g)
+    watch.stop()
+    clean_ns = watch.settled_at(trip_ns)
+    assert clean_ns is not None and venue.open_orders() == [], "an order at the venue while the switch is tripped"
+    figures["frozen_execution_open_orders"] = frozen_open
+    figures["frozen_execution_late_landings"] = watch.reappeared(trip_ns)
+    figures["frozen_execution_kill_to_venue_clean_ms"] = round((clean_ns - trip_ns) / 1e6, 1)
+    figures["frozen_execution_risk_kill_path"] = risk_line.split("kill path: ", 1)[1]
+    assert (clean_ns - trip_ns) / 1e9 <= bound_s
+    assert not _since(g, "kill: execution confirmed", log_mark)
+    _eventually(lambda: _same_positions(_risk_positions(g), venue.positions()), 15,
+                "risk's position to equal the venue's after kill -9, restart and kill", g)
+    rec = _eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns and r,
+                      15, "risk's reconciliation with the venue after the last kill", g)
+    assert rec["mismatch"] is False
+    figures["positions_final"] = venue.positions()
+    figures["risk_reconcile"] = {k: v for k, v in _risk_reconcile(g).items() if k != "last"}
     figures["ex_ring"] = {"order_events": sum(isinstance(e, OrderEvent) for e in tap.events()),
                           "fills": sum(isinstance(e, Fill) for e in tap.events()), "lost": tap.lost}
     tap.close()
