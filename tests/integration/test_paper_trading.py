@@ -21,6 +21,11 @@ account). One group, put through (issue 6, issue 7 item 7):
 
 The measured figures are printed (``pytest -s`` shows them). The only timed assertion is
 the kill path's bound, a correctness bound taken from the config.
+
+Below it, quick tests of the pieces this wiring relies on, without a group: the paper keys
+(generated once, owner-only, both agents approved by the venue; live keys never generated,
+two distinct wallets required) and the sim venue's terminal status of an order filled on
+arrival (execution's orderStatus lookups depend on it).
 """
 
 from __future__ import annotations
@@ -29,19 +34,22 @@ import json
 import os
 import re
 import signal
+import stat
 import threading
 import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ipc.ring import Ring, RingOverrun
-from mm.config import Config, load_config
+from mm.config import Config, load_config, parse_config
 from mm.schema import Codec, Fill, OrderEvent, OrderStatus
+from mm.venues.sim.config import VenueConfig
 from procs.exec_io import is_kill_confirmation
-from procs.paper_keys import signers
+from procs.paper_keys import KeySetupError, exchange_config, load_key, paper_users, provision, signers
 
 from .conftest import Group, mmctl, status
 
@@ -69,8 +77,6 @@ safety_demote_level = "KILL"
 safety_demote_to = "FULL"
 kill_demote_to = "FULL"
 """
-
-pytestmark = pytest.mark.integration
 
 
 class Venue:
@@ -264,6 +270,7 @@ def _since(g: Group, text: str, start: int) -> list[str]:
     return [line for line in _full_log(g)[start:].splitlines() if text in line]
 
 
+@pytest.mark.integration
 def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     t_start = time.monotonic()
     g: Group = group_factory(OVERRIDES)
@@ -434,3 +441,50 @@ def test_sim_order_filled_on_arrival_is_terminal(tif: str) -> None:
     assert o is not None and o.status == "filled"
     assert eng.open_orders(user) == []
     assert [e.status for e in eng.events if isinstance(e, OrderUpdateEvent) and e.cloid == cloid] == ["filled"]
+
+
+# --------------------------------------------------------------------------- the group's keys (no group needed)
+
+
+def _cfg(text: str) -> Config:
+    return parse_config(text, "test.toml")
+
+
+def test_paper_keys_are_generated_once_owner_only(tmp_path: Path) -> None:
+    cfg = _cfg(f'[run]\nstate_dir = "{tmp_path}"\n[exchange]\nnetwork = "sim"\nhttp_url = "http://127.0.0.1:1"\n')
+    first = provision(cfg)
+    assert first is not None and len({first.account, first.execution, first.risk}) == 3
+    keys = tmp_path / "keys"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    assert sorted(p.name for p in keys.iterdir()) == ["account.key", "execution.key", "risk.key"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in keys.iterdir())
+    assert provision(cfg) == first  # kept across runs
+    venue = paper_users(cfg, VenueConfig())
+    assert [(u.address, u.agents) for u in venue.users] == [(first.account, (first.execution, first.risk))]
+    assert exchange_config(cfg).account_address == first.account
+    for role in ("execution", "risk"):  # the key shows its address, never the secret
+        secret = (keys / f"{role}.key").read_text().strip().removeprefix("0x")
+        assert secret not in repr(load_key(cfg, role)) and getattr(first, role) in repr(load_key(cfg, role))
+
+
+def test_live_needs_two_keys_and_never_generates_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (f'[run]\nmode = "live"\nstate_dir = "{tmp_path}"\n[venues]\nhl_http_url = "https://api.hyperliquid.xyz"\n'
+            '[exchange]\nnetwork = "mainnet"\nkey_env = "MM_TEST_AGENT"\n')
+    cfg = _cfg(text)
+    monkeypatch.delenv("MM_TEST_AGENT", raising=False)
+    monkeypatch.delenv("MM_TEST_AGENT_RISK", raising=False)
+    with pytest.raises(KeySetupError, match="MM_TEST_AGENT_RISK"):
+        provision(cfg)
+    assert not (tmp_path / "keys").exists()
+    a, b = "0x" + "1" * 64, "0x" + "2" * 64
+    monkeypatch.setenv("MM_TEST_AGENT", a)
+    with pytest.raises(KeySetupError) as exc:
+        provision(cfg)
+    assert a[2:] not in str(exc.value)
+    monkeypatch.setenv("MM_TEST_AGENT_RISK", a)
+    with pytest.raises(KeySetupError, match="different API wallets"):
+        provision(cfg)
+    monkeypatch.setenv("MM_TEST_AGENT_RISK", b)
+    s = provision(cfg)
+    assert s is not None and s.execution != s.risk and not (tmp_path / "keys").exists()
+    assert paper_users(cfg, VenueConfig()).users == ()
