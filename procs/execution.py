@@ -32,6 +32,7 @@ import secrets
 
 from mm.execution.decision import DecisionRecord
 from mm.execution.engine import ExecutionEngine
+from mm.execution.lifecycle import ExchangeRequest, InfoRequest
 from mm.execution.mode_handlers import SymbolSpec
 from mm.schema import AlphaSignal, AnyMessage, ControlState, StateSnapshot
 from mm.venues.hyperliquid.kill_path import KillReport
@@ -138,6 +139,8 @@ class ExecutionWorker(Worker):
     def _flush(self, now_ns: int) -> None:
         eng = self.engine
         reqs = eng.drain_requests()
+        if reqs and self.ks.tripped():
+            reqs = self._no_order_past_the_switch(reqs, now_ns)
         if reqs:
             if self.io is not None:
                 self.io.submit(reqs)
@@ -150,6 +153,25 @@ class ExecutionWorker(Worker):
         records = eng.drain_records()
         if records:
             self.publish_decision_records(records)
+
+    def _no_order_past_the_switch(self, reqs: list[ExchangeRequest | InfoRequest],
+                                  now_ns: int) -> list[ExchangeRequest | InfoRequest]:
+        """The switch is read again right before anything is sent (the runtime notices a trip at
+        its next heartbeat; a decision made just before may still be here): orders and modifies
+        are not sent, and the OMS is told they certainly were not (Rejected; a modify's original
+        stays, and is cancelled with the rest). Cancels and lookups go."""
+        out: list[ExchangeRequest | InfoRequest] = []
+        for r in reqs:
+            if isinstance(r, ExchangeRequest) and r.kind in ("order", "batchModify"):
+                self.engine.on_request_failed(r.request_id, now_ns, maybe_delivered=False,
+                                              reason="kill switch tripped")
+            else:
+                out.append(r)
+        if len(out) < len(reqs):
+            log.warning("kill switch: %d order action(s) decided before the trip was seen not sent",
+                        len(reqs) - len(out))
+            out.extend(self.engine.drain_requests())
+        return out
 
     def publish_decision_records(self, records: list[DecisionRecord]) -> None:
         """One DecisionRecord per cycle, for the audit log (the audit ring to the monitor is wired

@@ -16,8 +16,9 @@ when the authority answers CANCEL_ALL instead, risk cancels every open order of 
 itself and reports what the venue then lists (``on_open_orders``), again every
 ``kill_cancel_retry_ms`` until it lists none. And the venue's positions, every
 ``risk.reconcile_interval_s``, compared with its own (the venue's win, a difference is
-reported); a read is used only when none of our fills arrived around it, so a fill in
-flight is not taken for a difference.
+reported); a read is used only when none of our fills arrived around it and execution was
+looping (heartbeat) before it was sent and after its answer came, so a fill in flight, or
+held by a stalled execution, is not taken for a difference.
 """
 
 from __future__ import annotations
@@ -208,7 +209,8 @@ class RiskWorker(Worker):
         """Every reconcile_interval_s: the venue's positions against ours, read away from our fills."""
         fut = self._pos_fut
         if fut is None:
-            if now_ns >= self._pos_due_ns and now_ns - self._last_fill_ns >= FILL_QUIET_NS:
+            if (now_ns >= self._pos_due_ns and now_ns - self._last_fill_ns >= FILL_QUIET_NS
+                    and self._execution_beat_within(now_ns, FILL_QUIET_NS)):
                 assert self.venue is not None
                 self._pos_sent_ns = now_ns
                 self._pos_done_ns = 0
@@ -228,8 +230,11 @@ class RiskWorker(Worker):
             log.warning("reconcile: clearinghouseState failed: %s", exc or type(exc).__name__)
             self._pos_due_ns = retry_ns
             return
-        if self._last_fill_ns >= self._pos_sent_ns - FILL_QUIET_NS:
-            self._pos_due_ns = retry_ns  # a fill of ours around the read: it may or may not be in it
+        if self._last_fill_ns >= self._pos_sent_ns - FILL_QUIET_NS or not self._execution_beat_within(
+                now_ns, READ_SETTLE_NS):
+            # a fill of ours around the read (it may or may not be in it), or execution not
+            # looping since the answer came (a fill it holds would reach us after we adopt)
+            self._pos_due_ns = retry_ns
             return
         self._pos_due_ns = now_ns + int(self.cfg.risk.reconcile_interval_s * 1e9)
         venue = [VenuePosition(symbol_id=self.sym[p.coin], qty=p.szi, entry_px=p.entry_px or 0.0)
@@ -238,6 +243,10 @@ class RiskWorker(Worker):
         if not rep.ok:
             log.warning("reconcile: our positions differ from the venue's (the venue's adopted): %s",
                         "; ".join(f"{d.coin} ours {d.ours_qty:g} venue {d.venue_qty:g}" for d in rep.diffs))
+
+    def _execution_beat_within(self, now_ns: int, ns: int) -> bool:
+        beat = self.hb_table.row("execution").get("ts_ns")
+        return beat > 0 and now_ns - beat <= ns
 
     def on_stop(self, now_ns: int) -> None:
         if self.venue is not None:
