@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
+from mm.audit.record import from_decision, rate_budget, shrink_to_fit
 from mm.execution.decision import DecisionRecord
 from mm.execution.engine import ExecutionEngine
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest
@@ -174,8 +176,19 @@ class ExecutionWorker(Worker):
         return out
 
     def publish_decision_records(self, records: list[DecisionRecord]) -> None:
-        """One DecisionRecord per cycle, for the audit log (the audit ring to the monitor is wired
-        by its owner here); until then they are drained and counted in the heartbeat's msgs_out."""
+        """One audit record per cycle on the audit ring (the monitor writes them to files, off
+        this hot path); a record too large for a slot is shrunk, never dropped silently."""
+        writer = self.writers["audit"]
+        now_ns = time.monotonic_ns()
+        rate = rate_budget(self.engine.oms.limiter, now_ns)
+        for d in records:
+            view = self.engine.views[d.symbol_id]
+            rec = from_decision(
+                d, symbol=self.cfg.run.symbols[d.symbol_id], signal=view.signal,
+                snapshot_ts_ns=view.snapshot.ts_ns if view.snapshot is not None else 0, rate=rate,
+            )
+            _, payload = shrink_to_fit(rec, writer.ring.payload_capacity, self.codec.encode)
+            writer.push(payload)
         self.records_out += len(records)
         self.hb.add("msgs_out", len(records))
 

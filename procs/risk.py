@@ -30,6 +30,7 @@ import os
 import time
 
 from ipc.killswitch import KillReason
+from mm.audit.record import risk_status
 from mm.config import default_run_dir
 from mm.graduation.exposure import decode_history
 from mm.risk.authority import RiskAuthority
@@ -149,8 +150,10 @@ class RiskWorker(Worker):
         self._persist()
         if now_ns - self.last_status_ns >= STATUS_PERIOD_NS:
             self.last_status_ns = now_ns
+            st = a.status(now_ns)
+            self.publish("ctl", risk_status(st, ts_ns=now_ns, wall_ns=wall, seq=a.seq))
             try:
-                _atomic_write(self.status_path, json.dumps(a.status(now_ns), default=str).encode())
+                _atomic_write(self.status_path, json.dumps(st, default=str).encode())
             except OSError as exc:
                 log.error("cannot write %s: %s", self.status_path, exc)
         return CONTROL_PERIOD_NS
