@@ -23,22 +23,22 @@ whose CRC, zstd frame or msgpack does not check out is skipped and counted
 
 A real example: the first two trades that the importer keeps from ``trades_BTC.csv`` of
 2025-09-03 (mm.importers.hl_csv, symbol id 0), written as one chunk by
-``RecordingWriter(dir, source="example", wall_clock_ns=lambda: 0)``. The file is 354 bytes:
-a 235-byte preamble (magic, header length 0xdf, then the msgpack header
+``RecordingWriter(dir, source="example", wall_clock_ns=lambda: 0)``. The file is 400 bytes:
+a 281-byte preamble (magic, header length 0x10d, then the msgpack header
 ``{"version": 1, "created_unix_ns": 0, "source": "example", "tags": {"Trade": 1, ...,
 "RawFrame": 200}}``), then one chunk::
 
-    00000000  4d 4d 52 45 43 00 01 0a  df 00 00 00 84 a7 76 65  |MMREC.........ve|
-    00000010  72 73 69 6f 6e 01 af 63  72 65 61 74 65 64 5f 75  |rsion..created_u|
+    00000000  4d 4d 52 45 43 00 01 0a  0d 01 00 00 84 a7 76 65 |MMREC.........ve|
+    00000010  72 73 69 6f 6e 01 af 63  72 65 61 74 65 64 5f 75 |rsion..created_u|
     ...
-    000000eb  4d 4d 43 4b 67 00 00 00  02 00 00 00 64 7a 82 c5  |MMCKg.......dz..|
-    000000fb  28 b5 2f fd 20 77 f5 02  00 d4 04 92 9a 01 00 00  |(./. w..........|
-    0000010b  cf 18 61 c6 fb 79 8e 83  b0 cf 00 00 01 99 0f a5  |..a..y..........|
-    0000011b  40 eb cb 40 fb 1b e0 00  00 00 00 cb 3f 4e 79 67  |@..@........?Nyg|
-    0000012b  ca ea 74 7e ff cf 00 02  f7 3c d9 b2 67 4c 8b ad  |..t~.....<..gL..|
-    0000013b  bf 0c 42 44 42 44 f0 51  b1 d9 2b 7f e0 8b 01 cf  |..BDBD.Q..+.....|
-    0000014b  00 01 3f ec b3 aa 3e 30  06 00 60 04 08 18 64 0c  |..?...>0..`...d.|
-    0000015b  32 c1 ab e2 b2 28 4d                              |2....(M|
+    00000119  4d 4d 43 4b 67 00 00 00  02 00 00 00 64 7a 82 c5 |MMCKg.......dz..|
+    00000129  28 b5 2f fd 20 77 f5 02  00 d4 04 92 9a 01 00 00 |(./. w..........|
+    00000139  cf 18 61 c6 fb 79 8e 83  b0 cf 00 00 01 99 0f a5 |..a..y..........|
+    00000149  40 eb cb 40 fb 1b e0 00  00 00 00 cb 3f 4e 79 67 |@..@........?Nyg|
+    00000159  ca ea 74 7e ff cf 00 02  f7 3c d9 b2 67 4c 8b ad |..t~.....<..gL..|
+    00000169  bf 0c 42 44 42 44 f0 51  b1 d9 2b 7f e0 8b 01 cf |..BDBD.Q..+.....|
+    00000179  00 01 3f ec b3 aa 3e 30  06 00 60 04 08 18 64 0c |..?...>0..`...d.|
+    00000189  32 c1 ab e2 b2 28 4d                             |2....(M|
 
 ``MMCK``, comp_len 0x67 = 103, n_records 2, crc32 0xc5827a64, then the zstd frame
 (``28 b5 2f fd``). It decompresses to ``92`` (a msgpack array of 2) followed by two
