@@ -36,9 +36,15 @@ from mm.execution.decision import DecisionRecord
 from mm.execution.engine import ExecutionEngine
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest
 from mm.execution.mode_handlers import SymbolSpec
+from mm.execution.models import ExpFillModel, FillModelBySymbol, HeuristicQueueValue, QueueValueBySymbol
+from mm.execution.models import FillModel as FillModelP
+from mm.execution.models import QueueValueModel as QueueValueModelP
+from mm.models.fill_survival import FillSurvivalModel
+from mm.models.queue_value import QueueValueModel as FittedQueueValue
 from mm.schema import AlphaSignal, AnyMessage, ControlState, StateSnapshot
 from mm.venues.hyperliquid.kill_path import KillReport
 from procs.exec_io import ExchangeIO, StartReport, kill_confirmation, venue_order
+from procs.model_files import model_bytes
 from procs.paper_keys import exchange_config, load_key
 from procs.runtime import Worker, run_worker
 
@@ -81,10 +87,33 @@ class ExecutionWorker(Worker):
             sz = {c.name: c.sz_decimals for c in cfg.venue.coins}
             specs = [SymbolSpec(c, i, sz.get(c, cfg.execution.default_sz_decimals)) for i, c in enumerate(symbols)]
             log.warning("no [exchange] section: no venue client; execution decides but sends no order")
-        self.engine = ExecutionEngine(len(symbols), cfg.execution, specs, session_id=self.session_id)
+        qv, fill = self._fitted_models(symbols)
+        self.engine = ExecutionEngine(len(symbols), cfg.execution, specs, queue_model=qv, fill_model=fill,
+                                      session_id=self.session_id)
         log.info("execution: session %016x (the first 16 hex digits of every cloid of this life)", self.session_id)
         if report is not None:
             self._load_start(report, now_ns)
+
+    def _fitted_models(self, symbols: list[str]) -> tuple[QueueValueBySymbol, FillModelBySymbol]:
+        """Per coin: the fitted queue-value and fill-survival files of [models] dir, else the
+        heuristic baselines (the log says which). Queue value is net of the configured fee."""
+        mcfg = self.cfg.execution.models
+        qv: dict[int, QueueValueModelP] = {}
+        fill: dict[int, FillModelP] = {}
+        for i, coin in enumerate(symbols):
+            raw = model_bytes(self.cfg, coin, "queue_value")
+            if raw is not None:
+                try:
+                    qv[i] = FittedQueueValue.from_bytes(raw, maker_fee_bps=mcfg.maker_fee_bps)
+                except ValueError as exc:
+                    log.error("queue value model for %s is invalid (%s); using the heuristic", coin, exc)
+            raw = model_bytes(self.cfg, coin, "fill_survival")
+            if raw is not None:
+                try:
+                    fill[i] = FillSurvivalModel.from_bytes(raw)
+                except ValueError as exc:
+                    log.error("fill survival model for %s is invalid (%s); using the baseline", coin, exc)
+        return (QueueValueBySymbol(qv, HeuristicQueueValue(mcfg)), FillModelBySymbol(fill, ExpFillModel(mcfg)))
 
     def _load_start(self, rep: StartReport, now_ns: int) -> None:
         """The start reconciliation's result into the engine: positions, and anything still open."""

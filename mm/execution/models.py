@@ -153,3 +153,25 @@ class ExpFillModel:
         rate = self.cfg.kappa_per_s * math.exp(-delta_bps / self.cfg.delta_char_bps)
         p = 1.0 - math.exp(-rate * horizon_s)
         return min(max(p, 0.0), 1.0)
+
+
+class QueueValueBySymbol:
+    """Each symbol's own queue-value model (fitted per coin), else the fallback."""
+
+    def __init__(self, models: dict[int, QueueValueModel], fallback: QueueValueModel) -> None:
+        self.models = dict(models)
+        self.fallback = fallback
+
+    def queue_value(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
+        return self.models.get(snap.symbol_id, self.fallback).queue_value(side, px, rank_frac, snap)
+
+
+class FillModelBySymbol:
+    """Each symbol's own fill model (fitted per coin), else the fallback."""
+
+    def __init__(self, models: dict[int, FillModel], fallback: FillModel) -> None:
+        self.models = dict(models)
+        self.fallback = fallback
+
+    def fill_prob(self, side: int, px: float, horizon_s: float, snap: StateSnapshot) -> float:
+        return self.models.get(snap.symbol_id, self.fallback).fill_prob(side, px, horizon_s, snap)
