@@ -25,14 +25,12 @@ pings (Binance answers them, and pings the client itself) detect a dead link, as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from mm.schema import MarketEvent, Venue
@@ -45,19 +43,21 @@ from mm.venues.feed_health import (
     Keepalive,
     StaleDetector,
 )
+from mm.venues.ws_feed import NET_ERRORS, ReconnectingFeed
 
 log = logging.getLogger(__name__)
 
-_NET_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
 SnapshotFetcher = Callable[[str], Awaitable[bytes]]
 
 
-class BinanceFeed:
+class BinanceFeed(ReconnectingFeed):
     """Binance USD-M public streams for a set of symbols. See the module docstring.
 
     ``symbols`` maps a Binance symbol (``"BTCUSDT"``) to the symbol id of the coin it leads
     (use :func:`binance_symbol_ids` to build it from the config's coin map).
     """
+
+    feed_name = "binance feed"
 
     def __init__(
         self,
@@ -119,59 +119,16 @@ class BinanceFeed:
 
     # ------------------------------------------------------------------ control
 
-    async def run(self) -> None:
-        """Connect, receive, keep the depth in sync; reconnect forever until :meth:`stop`."""
-        self._stop.clear()
-        self.stale.reset(self.clock_ns())
-        housekeeping = asyncio.create_task(self._housekeeping(), name="binance-feed-housekeeping")
-        try:
-            while not self._stop.is_set():
-                started_ns = self.clock_ns()
-                try:
-                    await self._session()
-                except _NET_ERRORS as exc:
-                    self._on_net_error(exc)
-                finally:
-                    self._ws = None
-                    self._cancel_fetches()
-                    if self.connected:
-                        self.connected = False
-                        self.stats.disconnects += 1
-                if self._stop.is_set():
-                    break
-                if self.clock_ns() - started_ns >= self.stable_after_ns:
-                    self.backoff.reset()
-                delay_s = self.backoff.next_delay_ns() / 1e9
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay_s)
-        finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
-            if self._fatal is not None:
-                raise self._fatal
-            self._cancel_fetches()
-            if self._http is not None:
-                await self._http.close()
-                self._http = None
+    def _after_session(self) -> None:
+        self._cancel_fetches()
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to return (closes the connection; call from the loop)."""
-        self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            self._close_task = asyncio.ensure_future(ws.close())
+    async def _after_run(self) -> None:
+        self._cancel_fetches()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     # ------------------------------------------------------------------ session
-
-    def _on_net_error(self, exc: BaseException) -> None:
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:200]
-        if not self.connected:
-            self.stats.connect_failures += 1
-        now = self.clock_ns()
-        if now - self._err_log_ns >= 60_000 * NS_PER_MS:
-            self._err_log_ns = now
-            log.warning("binance feed %s: %s (reconnecting)", self.ws_url, self.stats.last_error)
 
     async def _session(self) -> None:
         async with connect(
@@ -228,7 +185,7 @@ class BinanceFeed:
             self._last_fetch_ns[symbol] = self.clock_ns()
             try:
                 body = await asyncio.wait_for(self._fetch_snapshot(symbol), self.snapshot_timeout_s)
-            except (*_NET_ERRORS, aiohttp.ClientError) as exc:
+            except (*NET_ERRORS, aiohttp.ClientError) as exc:
                 self.stats.snapshot_failures += 1
                 self.stats.last_error = f"snapshot {symbol}: {type(exc).__name__}: {exc}"[:200]
                 log.warning("binance feed: depth snapshot %s failed: %s", symbol, self.stats.last_error)
@@ -266,21 +223,6 @@ class BinanceFeed:
         self._fetching.clear()
 
     # ------------------------------------------------------------------ housekeeping
-
-    def _die(self, exc: BaseException) -> None:
-        """An error outside the receive loop (a consumer bug): make run() raise it."""
-        if self._fatal is None:
-            self._fatal = exc
-        self.stop()
-
-    async def _housekeeping(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                await self._housekeeping_tick()
-            except Exception as exc:
-                self._die(exc)
-                return
 
     async def _housekeeping_tick(self) -> None:
         now = self.clock_ns()

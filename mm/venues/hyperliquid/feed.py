@@ -30,7 +30,6 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from mm.schema import MarketEvent, Venue
@@ -48,19 +47,21 @@ from mm.venues.hyperliquid.md_wire import (
     HyperliquidMdParser,
     subscribe_message,
 )
+from mm.venues.ws_feed import NET_ERRORS, ReconnectingFeed
 
 log = logging.getLogger(__name__)
 
-_NET_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
 
 
-class HyperliquidFeed:
+class HyperliquidFeed(ReconnectingFeed):
     """Hyperliquid public market data for a set of coins. See the module docstring.
 
     ``coins`` maps coin name (``"BTC"``) to symbol id. ``clock_ns`` is the local monotonic
     clock stamped on every event. ``on_raw(ts_ns, frame)``, if given, sees each raw frame
     first (for recordings that keep them).
     """
+
+    feed_name = "hyperliquid feed"
 
     def __init__(
         self,
@@ -105,56 +106,7 @@ class HyperliquidFeed:
         self._fatal: BaseException | None = None
         self._close_task: asyncio.Future[None] | None = None
 
-    # ------------------------------------------------------------------ control
-
-    async def run(self) -> None:
-        """Connect, subscribe, receive; reconnect forever until :meth:`stop`."""
-        self._stop.clear()
-        self.stale.reset(self.clock_ns())
-        housekeeping = asyncio.create_task(self._housekeeping(), name="hl-feed-housekeeping")
-        try:
-            while not self._stop.is_set():
-                started_ns = self.clock_ns()
-                try:
-                    await self._session()
-                except _NET_ERRORS as exc:
-                    self._on_net_error(exc)
-                finally:
-                    self._ws = None
-                    if self.connected:
-                        self.connected = False
-                        self.stats.disconnects += 1
-                if self._stop.is_set():
-                    break
-                if self.clock_ns() - started_ns >= self.stable_after_ns:
-                    self.backoff.reset()
-                delay_s = self.backoff.next_delay_ns() / 1e9
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay_s)
-        finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
-            if self._fatal is not None:
-                raise self._fatal
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return (closes the connection; safe to call from the loop)."""
-        self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            self._close_task = asyncio.ensure_future(ws.close())
-
     # ------------------------------------------------------------------ internals
-
-    def _on_net_error(self, exc: BaseException) -> None:
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:200]
-        if not self.connected:
-            self.stats.connect_failures += 1
-        now = self.clock_ns()
-        if now - self._err_log_ns >= 60_000 * NS_PER_MS:
-            self._err_log_ns = now
-            log.warning("hyperliquid feed %s: %s (reconnecting)", self.ws_url, self.stats.last_error)
 
     async def _session(self) -> None:
         async with connect(
@@ -197,21 +149,6 @@ class HyperliquidFeed:
                     stats.events += 1
                     on_event(ev)
 
-    def _die(self, exc: BaseException) -> None:
-        """An error outside the receive loop (a consumer bug): make run() raise it."""
-        if self._fatal is None:
-            self._fatal = exc
-        self.stop()
-
-    async def _housekeeping(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                await self._housekeeping_tick()
-            except Exception as exc:
-                self._die(exc)
-                return
-
     async def _housekeeping_tick(self) -> None:
         now = self.clock_ns()
         if self.parser.n_held:
@@ -234,5 +171,5 @@ class HyperliquidFeed:
         elif self.keepalive.ping_due(now):
             self.keepalive.on_ping(now)
             self.stats.pings += 1
-            with contextlib.suppress(*_NET_ERRORS):
+            with contextlib.suppress(*NET_ERRORS):
                 await ws.send(PING_MESSAGE.decode())
