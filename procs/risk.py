@@ -36,6 +36,7 @@ from mm.graduation.exposure import decode_history
 from mm.risk.authority import RiskAuthority
 from mm.risk.escalation import KillAction, decode_safety_history
 from mm.risk.limits import VenuePosition
+from mm.risk.position_read import PositionReadGate
 from mm.schema import AnyMessage, FeedStale, Fill, OperatorCommand, StateSnapshot, Venue
 from mm.venues.hyperliquid.client import AccountState
 from mm.venues.hyperliquid.kill_path import KillReport
@@ -47,8 +48,6 @@ log = logging.getLogger("mm")
 CONTROL_PERIOD_NS = 100_000_000
 STATUS_PERIOD_NS = 1_000_000_000
 OUR_VENUES = (int(Venue.HYPERLIQUID), int(Venue.SIM), int(Venue.SYNTHETIC))
-FILL_QUIET_NS = 1_000_000_000  # a position read is used only with no fill of ours this close to it
-READ_SETTLE_NS = 250_000_000  # ... after it either (a fill applied before the read may still be on its way)
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -98,10 +97,7 @@ class RiskWorker(Worker):
         self._kill_sent_ns = 0
         self._exec_confirmed_epoch = -1
         self._pos_fut: concurrent.futures.Future[AccountState] | None = None
-        self._pos_sent_ns = 0
-        self._pos_done_ns = 0
-        self._pos_due_ns = now_ns
-        self._last_fill_ns = -FILL_QUIET_NS
+        self.pos_gate = PositionReadGate(int(cfg.risk.reconcile_interval_s * 1e9), now_ns)
         self.sym = {c: i for i, c in enumerate(cfg.run.symbols)}
         if cfg.exchange is not None:  # connects in the background: risk never waits on the venue
             self.venue = RiskVenueLink(exchange_config(cfg), load_key(cfg, "risk"))
@@ -114,7 +110,7 @@ class RiskWorker(Worker):
             a.on_snapshot(msg, now_ns)
         elif isinstance(msg, Fill):
             a.on_fill(msg)
-            self._last_fill_ns = now_ns
+            self.pos_gate.on_fill(now_ns)
         elif is_kill_confirmation(msg):
             self._exec_confirmed_epoch = getattr(msg, "oid", -1)
         elif isinstance(msg, FeedStale):
@@ -209,47 +205,34 @@ class RiskWorker(Worker):
             self._reconcile_positions(now_ns)
 
     def _reconcile_positions(self, now_ns: int) -> None:
-        """Every reconcile_interval_s: the venue's positions against ours, read away from our fills."""
+        """Every reconcile_interval_s: the venue's positions against ours, when the read may be
+        trusted (mm.risk.position_read.PositionReadGate decides)."""
+        gate = self.pos_gate
+        beat = self.hb_table.row("execution").get("ts_ns")
         fut = self._pos_fut
         if fut is None:
-            if (now_ns >= self._pos_due_ns and now_ns - self._last_fill_ns >= FILL_QUIET_NS
-                    and self._execution_beat_within(now_ns, FILL_QUIET_NS)):
+            if gate.may_send(now_ns, beat):
                 assert self.venue is not None
-                self._pos_sent_ns = now_ns
-                self._pos_done_ns = 0
+                gate.on_sent(now_ns)
                 self._pos_fut = self.venue.account()
             return
-        if not fut.done():
-            return
-        if not self._pos_done_ns:
-            self._pos_done_ns = now_ns
-        if now_ns - self._pos_done_ns < READ_SETTLE_NS:
+        if not fut.done() or not gate.settled(now_ns):
             return
         self._pos_fut = None
-        retry_ns = now_ns + FILL_QUIET_NS
         try:
             account = fut.result()
         except Exception as exc:
             log.warning("reconcile: clearinghouseState failed: %s", exc or type(exc).__name__)
-            self._pos_due_ns = retry_ns
+            gate.on_failed(now_ns)
             return
-        if self._last_fill_ns >= self._pos_sent_ns - FILL_QUIET_NS or not self._execution_beat_within(
-                now_ns, READ_SETTLE_NS):
-            # a fill of ours around the read (it may or may not be in it), or execution not
-            # looping since the answer came (a fill it holds would reach us after we adopt)
-            self._pos_due_ns = retry_ns
-            return
-        self._pos_due_ns = now_ns + int(self.cfg.risk.reconcile_interval_s * 1e9)
+        if not gate.accept(now_ns, beat):
+            return  # a fill of ours around the read, or execution not looping since: retried
         venue = [VenuePosition(symbol_id=self.sym[p.coin], qty=p.szi, entry_px=p.entry_px or 0.0)
                  for p in account.positions if p.coin in self.sym]
         rep = self.authority.on_venue_positions(venue, now_ns)
         if not rep.ok:
             log.warning("reconcile: our positions differ from the venue's (the venue's adopted): %s",
                         "; ".join(f"{d.coin} ours {d.ours_qty:g} venue {d.venue_qty:g}" for d in rep.diffs))
-
-    def _execution_beat_within(self, now_ns: int, ns: int) -> bool:
-        beat = self.hb_table.row("execution").get("ts_ns")
-        return beat > 0 and now_ns - beat <= ns
 
     def on_stop(self, now_ns: int) -> None:
         if self.venue is not None:
