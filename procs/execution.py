@@ -245,9 +245,9 @@ class ExecutionWorker(Worker):
         if not self.killed or epoch != self._kill_epoch or epoch != self.ks.epoch():
             return  # reset (or tripped again) meanwhile: the next trip has its own sweep
         assert self.io is not None
-        live = sum(len(self.engine.oms.live_orders(s)) for s in range(len(self.engine.specs)))
-        placing = self.io.placing  # an order sent before the trip and not answered yet may still land
-        if report.confirmed and live == 0 and placing == 0:
+        live = self.engine.live_order_count()
+        placing = self.io.placing
+        if self.engine.kill_confirmed(report.confirmed, placing):
             self._confirmed_epoch = epoch
             self.publish("ex", kill_confirmation(epoch, now_ns))
             log.warning("kill: cancel-all confirmed %.0f ms after the kill switch was seen: the venue lists no "

@@ -162,6 +162,16 @@ class ExecutionEngine:
         snap = self.views[symbol_id].snapshot
         return self._cycle(symbol_id, now_ns, killed, origin_ts_ns or (snap.origin_ts_ns if snap else now_ns))
 
+    def live_order_count(self) -> int:
+        """Orders of ours the OMS holds live (any state short of terminal), all symbols."""
+        return sum(len(self.oms.live_orders(s)) for s in range(len(self.specs)))
+
+    def kill_confirmed(self, venue_clear: bool, unanswered_placements: int) -> bool:
+        """Whether a cancel-all after the kill switch is done: the venue lists no open order of
+        ours, the OMS holds none live, and no placement sent before the trip is unanswered (it
+        could still land after the venue's answer)."""
+        return venue_clear and self.live_order_count() == 0 and unanswered_placements == 0
+
     def tick(self, now_ns: int, killed: bool = False) -> None:
         """Timers without a decision: stale detection, lookups, periodic reconciliation; kill cancels."""
         self.oms.check_timeouts(now_ns)
