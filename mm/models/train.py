@@ -31,7 +31,7 @@ metrics of :mod:`mm.models.calibration`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -165,6 +165,23 @@ def ridge_fit_cv(x: FloatArr, y: FloatArr, cfg: FitConfig) -> tuple[float, Float
 # =========================================================================== Poisson / survival
 
 
+
+def _backtrack(
+    x0: np.ndarray, step: np.ndarray, objective: Callable[[np.ndarray], float], f0: float
+) -> tuple[np.ndarray, float] | None:
+    """Backtracking on a Newton step of a maximisation: the first fraction 1, 1/2, 1/4, ...
+    of ``step`` whose objective does not fall below ``f0``; None once the fraction is under
+    1e-6 (no ascent left)."""
+    t = 1.0
+    while t > 1e-6:
+        cand = x0 + t * step
+        fc = objective(cand)
+        if fc >= f0 - 1e-12:
+            return cand, fc
+        t *= 0.5
+    return None
+
+
 def poisson_newton(x: FloatArr, y: FloatArr, exposure: FloatArr, n_free: int, lam: float,
                    iters: int = 50) -> FloatArr:
     """Maximise sum y eta - e exp(eta) - lam/2 ||beta[n_free:]||^2, eta = x beta.
@@ -189,15 +206,10 @@ def poisson_newton(x: FloatArr, y: FloatArr, exposure: FloatArr, n_free: int, la
         g = x.T @ (y - mu) - pen * beta
         h = (x * mu[:, None]).T @ x + np.diag(pen) + 1e-9 * np.eye(p)
         step = np.linalg.solve(h, g)
-        t = 1.0
-        while t > 1e-6:
-            cand = beta + t * step
-            fc = objective(cand)
-            if fc >= f - 1e-12:
-                break
-            t *= 0.5
-        if t <= 1e-6:
+        found = _backtrack(beta, step, objective, f)
+        if found is None:
             break
+        cand, fc = found
         beta, f_old, f = cand, f, fc
         if abs(f - f_old) < 1e-9 * (1.0 + abs(f)):
             break
@@ -273,15 +285,10 @@ def fit_baseline(delta_bps: FloatArr, horizons_s: FloatArr, y: FloatArr, iters: 
             g = x.T @ score
             info = (x * w[:, None]).T @ x + 1e-9 * np.eye(x.shape[1])
             step = np.linalg.solve(info, g)
-            t = 1.0
-            while t > 1e-6:
-                cand = b + t * step
-                fc = ll(cand)
-                if fc >= f - 1e-12:
-                    break
-                t *= 0.5
-            if t <= 1e-6:
+            found = _backtrack(b, step, ll, f)
+            if found is None:
                 break
+            cand, fc = found
             b, f_old, f = cand, f, fc
             if abs(f - f_old) < 1e-10 * (1.0 + abs(f)):
                 break
