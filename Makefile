@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/paper.toml
 PYTEST_ARGS ?=
 
-.PHONY: up test lint bench bench-quick chaos soak clean-shm status venv help
+.PHONY: up test lint bench bench-quick chaos chaos-quick soak clean-shm status venv help
 
 help:
 	@echo "make up      - set up .venv and run the process group in paper mode ($(CONFIG))"
 	@echo "make test    - set up .venv, lint (ruff + mypy) and run the test suite"
 	@echo "make bench   - run the benchmarks and print figures"
+	@echo "make chaos   - run the fault and failure-mode scenarios, print the table"
 	@echo "make status  - mmctl status of the running group"
 
 $(STAMP): pyproject.toml
@@ -30,7 +31,7 @@ status: $(STAMP)
 	$(VENV)/bin/mmctl status
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mm ipc procs tests bench
+	$(VENV)/bin/ruff check mm ipc procs tests bench chaos
 	$(VENV)/bin/mypy
 
 test: $(STAMP) lint
@@ -41,6 +42,12 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m bench.run --quick
+
+chaos: $(STAMP)
+	$(PY) -m chaos.run $(CHAOS_ARGS)
+
+chaos-quick: $(STAMP)
+	$(PY) -m chaos.run --quick $(CHAOS_ARGS)
 
 clean-shm: $(STAMP)
 	$(PY) -m ipc.segments --clean-stale

@@ -231,6 +231,15 @@ def cmd_record(args: argparse.Namespace, run_dir: str) -> int:
     return EXIT_OK if sum(res["messages"].values()) > 0 else EXIT_REFUSED
 
 
+# Verbs that own their flags and mostly need no running group: verb -> (module with
+# ``main(argv) -> int``, one line of help). Imported only when the verb is used.
+OFFLINE_VERBS: dict[str, tuple[str, str]] = {
+    "train": ("mm.cli.train", "fit the models offline"),
+    "audit": ("mm.cli.audit", "query the decision audit files"),
+    "replay": ("mm.cli.replay", "replay recorded or generated data through the live objects, report"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     # The global flags are accepted before or after the verb. The verbs' copies default to
     # SUPPRESS so that a flag given before the verb is not reset by the subparser.
@@ -263,31 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="", help="output directory (default var/recordings/<time>)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to record (0: until Ctrl-C)")
     p.add_argument("--ex", action="store_true", help="also record the ex ring (order events, fills)")
-    sub.add_parser("train", help="fit the models offline (see `mmctl train --help`)", add_help=False)
-    sub.add_parser("audit", help="query the decision audit files (see `mmctl audit --help`)", add_help=False)
-    sub.add_parser("replay", help="replay recorded or generated data through the live objects, report "
-                   "(see `mmctl replay --help`)", add_help=False)
+    for verb, (_, text) in OFFLINE_VERBS.items():
+        sub.add_parser(verb, help=f"{text} (see `mmctl {verb} --help`)", add_help=False)
     return ap
 
 
-OFFLINE_VERBS = ("train", "audit", "replay")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Offline verbs need no running group and own their flags: hand them the rest as is.
-    if argv and argv[0] == "train":
-        from mm.cli import train
+    # Offline verbs own their flags: hand them the rest as is.
+    if argv and argv[0] in OFFLINE_VERBS:
+        import importlib
 
-        return train.main(argv[1:])
-    if argv and argv[0] == "audit":
-        from mm.cli import audit
-
-        return audit.main(argv[1:])
-    if argv and argv[0] == "replay":
-        from mm.cli import replay
-
-        return replay.main(argv[1:])
+        mod = importlib.import_module(OFFLINE_VERBS[argv[0]][0])
+        rc: int = mod.main(argv[1:])
+        return rc
     args = build_parser().parse_args(argv)
     args.json = bool(args.json)
     try:
