@@ -127,7 +127,11 @@ class RegimeConfig(msgspec.Struct, frozen=True, kw_only=True):
         interval_ms: ms per filter step (observation interval, aligned to multiples of it).
         stay_prob: per state (Quiet, Normal, Volatile, Cascade), probability of staying in
             the state from one interval to the next (sticky diagonal); the rest is spread
-            evenly over the other three states.
+            over the other states by distance (``jump_decay``).
+        jump_decay: weight of a jump of d states relative to a jump of d - 1 (off-diagonal
+            row mass ∝ jump_decay^(|i - j| - 1)), in (0, 1]: 1 spreads it evenly; below 1 a
+            regime moves mostly to its neighbours, so one busy interval in a Quiet market
+            reads as Volatile, not Cascade (a cascade builds up through Volatile).
         prior_means: per state, the prior emission mean of (y0, y1, y2); states must be
             ordered by activity (each mean of y0 and y1 above the previous state's).
         prior_sd: per state, the prior emission standard deviation of (y0, y1, y2).
@@ -147,6 +151,7 @@ class RegimeConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     interval_ms: int = 500
     stay_prob: tuple[float, float, float, float] = (0.98, 0.96, 0.93, 0.90)
+    jump_decay: float = 0.05
     prior_means: tuple[
         tuple[float, float, float],
         tuple[float, float, float],
@@ -183,6 +188,7 @@ class RegimeConfig(msgspec.Struct, frozen=True, kw_only=True):
         _require(len(self.stay_prob) == N_REGIMES, "stay_prob", "needs 4 values")
         for p in self.stay_prob:
             _require(_finite(p) and 0.0 < p < 1.0, "stay_prob", "each value must be in (0, 1)")
+        _require(_finite(self.jump_decay) and 0.0 < self.jump_decay <= 1.0, "jump_decay", "must be in (0, 1]")
         for name, table in (("prior_means", self.prior_means), ("prior_sd", self.prior_sd)):
             _require(len(table) == N_REGIMES, name, "needs 4 rows (one per state)")
             for row in table:

@@ -67,6 +67,24 @@ def test_calm_intervals_read_quiet_and_a_cascade_reads_cascade() -> None:
     assert f.probs[Regime.CASCADE] > 0.9
 
 
+def test_one_busy_interval_out_of_quiet_is_not_a_cascade() -> None:
+    """One busy 500 ms interval (4 bps, 12 trades) out of a Quiet book, as the real
+    2025-09-04 ETH tape has them: with neighbour-first transitions it reads Volatile; the
+    evenly spread matrix (jump_decay = 1) jumps straight to Cascade on it. A sustained burst
+    still reads Cascade (test_calm_intervals_read_quiet_and_a_cascade_reads_cascade)."""
+    busy = (4.0, 12, 3.0)
+    for decay, cascade_ok in ((0.05, False), (1.0, True)):
+        f = RegimeFilter(RegimeConfig(jump_decay=decay))
+        for _ in range(40):
+            f.step_interval(0.0, 0, 0.0)
+        f.step_interval(*busy)
+        assert (f.regime == Regime.CASCADE) == cascade_ok
+    f = RegimeFilter(RegimeConfig())
+    rows = [sum(r) for r in f._trans]
+    assert all(abs(x - 1.0) < 1e-12 for x in rows)
+    assert f._trans[0][3] < f._trans[0][2] < f._trans[0][1]
+
+
 def test_typical_activity_reads_normal_and_a_large_move_reads_volatile() -> None:
     f = RegimeFilter(RegimeConfig())
     for _ in range(30):
@@ -125,6 +143,7 @@ def test_emission_means_learn_towards_the_data() -> None:
         ("interval_ms", {"interval_ms": 0}),
         ("prob_floor", {"prob_floor": 0.0}),
         ("min_sd", {"min_sd": -1.0}),
+        ("jump_decay", {"jump_decay": 0.0}),
     ],
 )
 def test_config_validation_names_the_field(field, kwargs) -> None:
