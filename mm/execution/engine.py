@@ -20,6 +20,21 @@ Records and events are kept up to ``outbox_max`` each when nobody drains them (t
 are dropped and counted in ``dropped_records`` / ``dropped_events``); requests are never
 dropped.
 - ``on_signal`` / ``decide`` return the cycle's ``CycleSummary`` for the ex ring.
+- :meth:`drain_audit`: the same cycles as audit ``CycleDecisionRecord`` records, built from what
+  the cycle itself used (its signal, its snapshot's time, the rate budget at its ``now_ns``),
+  so they depend on the inputs only, never on when they are drained.
+
+Input journal (live/replay parity): with ``journal=True`` every call that changes the
+engine's state (the ``on_*`` inputs, ``tick``, ``decide``, ``set_position``,
+``request_open_orders``, ``activate_variant``) is appended to :attr:`inputs` as
+``(op, args)`` with its arguments exactly as given; :data:`INPUT_ARGS` is the type of each
+op's arguments (the decoding table). Feeding the same calls in the same order to an engine
+built alike (config, specs, models, ``session_id``) reproduces every decision
+(:mod:`mm.replay.parity`).
+
+Variants (:mod:`mm.execution.variants`): parameter variants run in shadow beside the active
+policy on the same inputs; their would-be quotes get simulated fills. They never send
+anything. :meth:`activate_variant` makes a variant's parameters the active ones.
 
 The venue's answers go back in through the ``on_*`` feedback methods (see
 :class:`mm.execution.lifecycle.Oms` for their meaning). Safe defaults: without a
@@ -32,19 +47,21 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import msgspec
 
+from mm.audit.record import CycleDecisionRecord, RateBudget, from_decision, rate_budget
 from mm.execution.config import ExecutionConfig
 from mm.execution.decision import DecisionBuilder, DecisionRecord
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest, Oms, SyncResult, VenueOrder
 from mm.execution.mode_handlers import CycleInputs, PriceGrid, SymbolSpec
 from mm.execution.models import ExpFillModel, FillModel, HeuristicQueueValue, QueueValueModel
 from mm.execution.order_diff import TargetOrder
-from mm.execution.policies import GlftPolicy, TouchPolicy, dry_run_target
+from mm.execution.policies import dry_run_target
 from mm.execution.rate_limit import RateLimiter
-from mm.execution.state_machine import StateMachinePolicy, SymbolState, safe_target
+from mm.execution.state_machine import SymbolState, safe_target
+from mm.execution.variants import VariantSet, VariantSpec, make_variant_policy
 from mm.schema import (
     SIDES_ASK,
     SIDES_BID,
@@ -58,7 +75,30 @@ from mm.schema import (
 )
 
 _PendingRecord = tuple[int, int, int, int, StateSnapshot | None, AlphaSignal | None, ControlState | None, bool,
-                       float, float, float, DecisionBuilder]
+                       float, float, float, DecisionBuilder, RateBudget]
+
+InputCall = tuple[str, tuple[Any, ...]]
+"""One journaled call: the method's name and its positional arguments."""
+
+INPUT_ARGS: Final[dict[str, Any]] = {
+    "on_control": tuple[ControlState],
+    "on_snapshot": tuple[StateSnapshot],
+    "on_signal": tuple[AlphaSignal, int, bool],
+    "decide": tuple[int, int, bool, int],
+    "tick": tuple[int, bool],
+    "on_order_result": tuple[str, int, str, int, float, str],
+    "on_cancel_result": tuple[str, int, bool, str],
+    "on_request_failed": tuple[int, int, bool, str],
+    "on_order_update": tuple[int, VenueOrder],
+    "on_order_status": tuple[int, str, VenueOrder | None],
+    "on_open_orders": tuple[int, list[VenueOrder], list[int] | None],
+    "on_fill": tuple[int, int, str | None, int, int, bool, float, float, float, bool, int],
+    "set_position": tuple[int, float],
+    "request_open_orders": tuple[int, str],
+    "activate_variant": tuple[str, int],
+}
+"""Every state-changing call of :class:`ExecutionEngine` and the msgspec type of its
+positional arguments (what :attr:`ExecutionEngine.inputs` holds; how a journal decodes)."""
 
 
 class Policy(Protocol):
@@ -68,13 +108,8 @@ class Policy(Protocol):
 
 
 def make_policy(name: str) -> Policy:
-    if name == "state_machine":
-        return StateMachinePolicy()
-    if name == "glft":
-        return GlftPolicy()
-    if name == "touch":
-        return TouchPolicy()
-    raise ValueError(f"policy: unknown {name!r}")
+    policy: Policy = make_variant_policy(name)
+    return policy
 
 
 class SymbolView:
@@ -113,6 +148,9 @@ class ExecutionEngine:
         session_id: int = 0,
         limiter: RateLimiter | None = None,
         outbox_max: int = 10_000,
+        variants: Sequence[VariantSpec] = (),
+        variant_seed: int = 0,
+        journal: bool = False,
     ) -> None:
         self.cfg = cfg if cfg is not None else ExecutionConfig()
         if specs is None:
@@ -132,13 +170,38 @@ class ExecutionEngine:
         self.records: deque[_PendingRecord] = deque(maxlen=self.outbox_max)
         self.dropped_records = 0
         self.dropped_events = 0
+        self.inputs: list[InputCall] | None = [] if journal else None
+        self.variants = VariantSet(self.cfg, variants, self.specs, self.qv, self.fill, variant_seed)
+        self.activations: list[tuple[int, str, str]] = []  # (now_ns, from, to)
+
+    # ------------------------------------------------------------------ the input journal
+
+    def _j(self, op: str, *args: Any) -> None:
+        if self.inputs is not None:
+            self.inputs.append((op, args))
+
+    def drain_inputs(self) -> list[InputCall]:
+        """The journaled calls since the last drain (empty without ``journal``)."""
+        if not self.inputs:
+            return []
+        out = self.inputs
+        self.inputs = []
+        return out
+
+    def apply_input(self, op: str, args: Sequence[Any]) -> None:
+        """Replay one journaled call (``op`` one of :data:`INPUT_ARGS`)."""
+        if op not in INPUT_ARGS:
+            raise ValueError(f"journal: unknown engine input {op!r}")
+        getattr(self, op)(*args)
 
     # ------------------------------------------------------------------ inputs
 
     def on_control(self, msg: ControlState) -> None:
+        self._j("on_control", msg)
         self.control = msg
 
     def on_snapshot(self, snap: StateSnapshot) -> None:
+        self._j("on_snapshot", snap)
         if 0 <= snap.symbol_id < len(self.views):
             view = self.views[snap.symbol_id]
             view.snapshot = snap
@@ -148,6 +211,7 @@ class ExecutionEngine:
 
     def on_signal(self, sig: AlphaSignal, now_ns: int, killed: bool = False) -> CycleSummary | None:
         """A new signal: store it and run the symbol's decision cycle."""
+        self._j("on_signal", sig, now_ns, killed)
         if not 0 <= sig.symbol_id < len(self.views):
             self.unknown_symbol += 1
             return None
@@ -156,6 +220,7 @@ class ExecutionEngine:
 
     def decide(self, symbol_id: int, now_ns: int, killed: bool = False, origin_ts_ns: int = 0) -> CycleSummary | None:
         """Run a decision cycle on the latest inputs (a snapshot-driven or timer-driven cycle)."""
+        self._j("decide", symbol_id, now_ns, killed, origin_ts_ns)
         if not 0 <= symbol_id < len(self.views):
             self.unknown_symbol += 1
             return None
@@ -174,6 +239,7 @@ class ExecutionEngine:
 
     def tick(self, now_ns: int, killed: bool = False) -> None:
         """Timers without a decision: stale detection, lookups, periodic reconciliation; kill cancels."""
+        self._j("tick", now_ns, killed)
         self.oms.check_timeouts(now_ns)
         if killed:
             self.oms.cancel_all(now_ns, "kill switch")
@@ -182,34 +248,43 @@ class ExecutionEngine:
 
     def on_order_result(self, cloid: str, now_ns: int, kind: Literal["resting", "filled", "error"], oid: int = 0,
                         total_sz: float = 0.0, error: str = "") -> None:
+        self._j("on_order_result", cloid, now_ns, kind, oid, total_sz, error)
         self.oms.on_order_result(cloid, now_ns, kind, oid, total_sz, error)
 
     def on_cancel_result(self, cloid: str, now_ns: int, ok: bool, error: str = "") -> None:
+        self._j("on_cancel_result", cloid, now_ns, ok, error)
         self.oms.on_cancel_result(cloid, now_ns, ok, error)
 
     def on_request_failed(self, request_id: int, now_ns: int, maybe_delivered: bool, reason: str = "") -> None:
+        self._j("on_request_failed", request_id, now_ns, maybe_delivered, reason)
         self.oms.on_request_failed(request_id, now_ns, maybe_delivered, reason)
 
     def on_order_update(self, now_ns: int, v: VenueOrder) -> None:
+        self._j("on_order_update", now_ns, v)
         self.oms.on_order_update(now_ns, v)
 
     def on_order_status(self, now_ns: int, cloid: str, found: VenueOrder | None) -> None:
+        self._j("on_order_status", now_ns, cloid, found)
         self.oms.on_order_status(now_ns, cloid, found)
 
     def on_open_orders(self, now_ns: int, orders: Sequence[VenueOrder], symbol_ids: Sequence[int] | None = None) -> None:
+        self._j("on_open_orders", now_ns, list(orders), None if symbol_ids is None else list(symbol_ids))
         self.oms.on_open_orders(now_ns, orders, symbol_ids)
 
     def on_fill(self, now_ns: int, symbol_id: int, cloid: str | None, oid: int, trade_id: int, is_buy: bool,
                 px: float, qty: float, fee: float, is_maker: bool, remote_ts_ms: int = 0) -> bool:
+        self._j("on_fill", now_ns, symbol_id, cloid, oid, trade_id, is_buy, px, qty, fee, is_maker, remote_ts_ms)
         snap = self.views[symbol_id].snapshot if 0 <= symbol_id < len(self.views) else None
         mid = snap.mid_px if snap is not None else 0.0
         return self.oms.on_fill(now_ns, symbol_id, cloid, oid, trade_id, is_buy, px, qty, fee, is_maker,
                                 remote_ts_ms, mid)
 
     def set_position(self, symbol_id: int, qty: float) -> bool:
+        self._j("set_position", symbol_id, qty)
         return self.oms.set_position(symbol_id, qty)
 
     def request_open_orders(self, now_ns: int, reason: str) -> bool:
+        self._j("request_open_orders", now_ns, reason)
         return self.oms.request_open_orders(now_ns, reason)
 
     # ------------------------------------------------------------------ outboxes
@@ -225,9 +300,35 @@ class ExecutionEngine:
         return out
 
     def drain_records(self) -> list[DecisionRecord]:
-        out = [self._record(*p) for p in self.records]
+        out = [self._record(*p[:12]) for p in self.records]
         self.records.clear()
         return out
+
+    def drain_audit(self, symbols: Sequence[str]) -> list[CycleDecisionRecord]:
+        """The pending cycles as audit records (``symbols``: names by symbol id), each built
+        from the signal, snapshot time and rate budget of its own cycle."""
+        out = []
+        for p in self.records:
+            d = self._record(*p[:12])
+            sig = p[5]
+            snap = p[4]
+            out.append(from_decision(d, symbol=symbols[d.symbol_id] if 0 <= d.symbol_id < len(symbols) else "",
+                                     signal=sig, snapshot_ts_ns=snap.ts_ns if snap is not None else 0, rate=p[12]))
+        self.records.clear()
+        return out
+
+    # ------------------------------------------------------------------ variants
+
+    def activate_variant(self, name: str, now_ns: int) -> None:
+        """Make variant ``name``'s parameters (and policy) the active ones from this call on
+        (an operator's decision; the caller records its evidence). ValueError if unknown."""
+        self._j("activate_variant", name, now_ns)
+        cfg = self.variants.config_of(name)
+        before = self.variants.active_name
+        self.cfg = cfg
+        self.policy = make_policy(cfg.policy)
+        self.variants.set_active(name)
+        self.activations.append((now_ns, before, name))
 
     # ------------------------------------------------------------------ the cycle
 
@@ -276,6 +377,10 @@ class ExecutionEngine:
             else:
                 targets = self._apply_control(self.policy.decide(inp, view.state, b), ctrl, inventory, b)
                 res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
+                if self.variants.specs:
+                    self.variants.cycle(sid, view.spec, view.grid, snap, sig, ctrl, now_ns)
+        if self.variants.specs and (killed or snap is None or ctrl is None or not _book_ok(snap)):
+            self.variants.pull(sid, now_ns)
         b.targets = targets
         if len(self.records) == self.outbox_max:
             self.dropped_records += 1
@@ -285,7 +390,7 @@ class ExecutionEngine:
             del events[:drop]
             self.dropped_events += drop
         self.records.append((sid, self.cycles, now_ns, origin_ts_ns, snap, sig, ctrl, killed, inventory, max_inv,
-                             quote, b))
+                             quote, b, rate_budget(oms.limiter, now_ns)))
         return CycleSummary(
             symbol_id=sid,
             ts_ns=now_ns,
