@@ -254,6 +254,9 @@ class AlphaSignal(_Msg, tag=21, frozen=True):
     toxicity: int
     toxic_prob: float
     changepoint: bool = False
+    model_weight: float = 1.0
+    """The continuous validator's weight alpha applied to the lead-lag skew (and so to the
+    target): 1 healthy or unscored, 0 retired (signal disabled). The raw skew is skew / weight."""
 
 
 # --------------------------------------------------------------------------- orders and control
@@ -305,6 +308,9 @@ class ControlState(_Msg, tag=40, frozen=True):
     reduce_only: bool
     allowed_sides: int
     reason: str = ""
+    model_weights: dict[str, float] = msgspec.field(default_factory=dict)
+    """The continuous validator's weight per model (mm.validation.signals.control_weights):
+    Retired 0 (the signal disabled), Degraded 0.05-0.5, Healthy 1; a model not listed: 1."""
 
 
 class OperatorCommand(_Msg, tag=41, frozen=True):

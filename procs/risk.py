@@ -1,9 +1,11 @@
 """The risk process: the single authority on how much the system may trade.
 
 Wiring only: every decision is mm.risk.authority.RiskAuthority's. This process feeds it our
-fills and order events (ex ring), state snapshots (marks, volatility, regime), FeedStale of
-our venue (md ring), the kill switch and operator commands (cmd ring); each control period
-it publishes ControlState on the ctl ring. It trips the kill switch on a kill decision,
+fills and order events (ex ring: the live quotes the shadow engine twins, and exchange
+failures), state snapshots (marks, volatility, regime), alpha's signals (sig ring: the
+lead-lag predictions the continuous validator scores), FeedStale of our venue (md ring),
+the kill switch and operator commands (cmd ring); each control period it publishes
+ControlState on the ctl ring (with the validator's model weights, which alpha applies). It trips the kill switch on a kill decision,
 persists the exposure and safety histories (reloaded at start), writes a postmortem on
 Kill, and writes its status (levels, confidence components, criteria) to the run directory
 for `mmctl status`.
@@ -37,9 +39,19 @@ from mm.risk.authority import RiskAuthority
 from mm.risk.escalation import KillAction, decode_safety_history
 from mm.risk.limits import VenuePosition
 from mm.risk.position_read import PositionReadGate
-from mm.schema import AnyMessage, FeedStale, Fill, OperatorCommand, StateSnapshot, Venue
+from mm.schema import (
+    AlphaSignal,
+    AnyMessage,
+    FeedStale,
+    Fill,
+    OperatorCommand,
+    OrderEvent,
+    StateSnapshot,
+    Venue,
+)
 from mm.venues.hyperliquid.client import AccountState
 from mm.venues.hyperliquid.kill_path import KillReport
+from procs.alpha import alpha_engine
 from procs.exec_io import RiskVenueLink, is_kill_confirmation
 from procs.paper_keys import exchange_config, load_key
 from procs.runtime import Worker, run_worker
@@ -85,10 +97,14 @@ class RiskWorker(Worker):
         except ValueError as exc:
             log.error("unreadable risk history (%s); starting from the configured levels", exc)
             history, safety = None, None
+        alpha = alpha_engine(cfg)  # only for the signals' model names and horizons
+        n = len(cfg.run.symbols)
         self.authority = RiskAuthority(
             cfg.exposure, history, risk=cfg.risk, escalation=cfg.escalation, promotion=cfg.promotion,
             validation=cfg.validation, shadow=cfg.shadow, symbols=list(cfg.run.symbols),
             safety_history=safety, start_ns=now_ns,
+            signal_models={i: alpha.model_name(i) for i in range(n)},
+            signal_horizon_s={i: alpha.horizon_s(i) for i in range(n)},
         )
         self.last_status_ns = 0
         self.last_kill_action = KillAction.NONE
@@ -113,6 +129,11 @@ class RiskWorker(Worker):
             self.pos_gate.on_fill(now_ns)
         elif is_kill_confirmation(msg):
             self._exec_confirmed_epoch = getattr(msg, "oid", -1)
+        elif isinstance(msg, OrderEvent):
+            a.on_order_event(msg, now_ns)  # the shadow engine's live quotes; exchange failures
+            self.note_latency(msg.origin_ts_ns, now_ns)
+        elif isinstance(msg, AlphaSignal):
+            a.on_signal(msg, now_ns)
         elif isinstance(msg, FeedStale):
             if msg.venue in OUR_VENUES:
                 a.on_feed_stale(msg.symbol_id, msg.stale, msg.silent_ns, now_ns)

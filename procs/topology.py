@@ -11,9 +11,9 @@ from typing import Final
 RING_WRITER: Final[dict[str, str]] = {
     "md": "feed",  # MarketEvent: feed -> feature (and recorders)
     "snap": "feature",  # StateSnapshot: feature -> alpha, execution, risk
-    "sig": "alpha",  # AlphaSignal: alpha -> execution
+    "sig": "alpha",  # AlphaSignal: alpha -> execution, risk (the validator scores it)
     "ex": "execution",  # OrderEvent, Fill, CycleSummary: execution -> risk, feature
-    "ctl": "risk",  # ControlState, RiskStatus: risk -> execution, monitor, supervisor
+    "ctl": "risk",  # ControlState, RiskStatus: risk -> execution, alpha, monitor, supervisor
     "cmd": "supervisor",  # OperatorCommand: supervisor -> risk
     "audit": "execution",  # CycleDecisionRecord: execution -> monitor (larger slots)
 }
@@ -21,9 +21,9 @@ RING_WRITER: Final[dict[str, str]] = {
 READS: Final[dict[str, tuple[str, ...]]] = {
     "feed": (),
     "feature": ("md", "ex"),
-    "alpha": ("snap",),
+    "alpha": ("snap", "ctl"),  # ctl: ControlState's model weights (a retired signal is zeroed)
     "execution": ("snap", "sig", "ctl"),
-    "risk": ("ex", "snap", "cmd", "md"),  # md: FeedStale of our venue (stale data escalates)
+    "risk": ("ex", "snap", "cmd", "md", "sig"),  # md: FeedStale (stale data escalates); sig: scored signals
     "monitor": ("snap", "sig", "ex", "ctl", "audit"),
 }
 

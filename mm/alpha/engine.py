@@ -25,16 +25,25 @@ sqrt(pi/2) * sqrt(h / sample), floored at ``min_sigma_bps``)::
 
 so the full target is reached when the expected move is ``risk_aversion_per_bps`` times
 the variance over the horizon; without a reference price or a changepoint the target is 0.
+
+Model weights (seed 002, the continuous validator): risk scores each symbol's lead-lag
+signal live (model ``leadlag.<COIN>``, mm.validation.signals) and publishes the validator's
+weights on ControlState. :meth:`AlphaEngine.set_model_weights` takes them; the skew (and so
+the target) is multiplied by the symbol's weight: a Degraded signal counts for 5-50%, a
+Retired one for nothing (skew 0, target 0, no changepoint: the signal is disabled until an
+operator reinstates it). The weight applied travels in ``AlphaSignal.model_weight``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import msgspec
 
 from mm.alpha.leadlag import LeadLagConfig, LeadLagDetector, LeadLagParams, LeadLagState
 from mm.schema import AlphaSignal, StateSnapshot
+from mm.validation.signals import leadlag_model_name
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
 
@@ -94,13 +103,36 @@ class AlphaEngine:
 
     ``models`` maps symbol_id to a fitted lead-lag file (``LeadLagParams``, from
     ``mm.alpha.leadlag.decode_params(bytes)``); other symbols use ``cfg.leadlag``.
+    ``symbols``: the coin of each symbol id (its model name is ``leadlag.<COIN>``; without
+    it, ``leadlag.<id>``).
     """
 
-    def __init__(self, cfg: AlphaConfig | None = None, models: dict[int, LeadLagParams] | None = None) -> None:
+    def __init__(self, cfg: AlphaConfig | None = None, models: dict[int, LeadLagParams] | None = None,
+                 symbols: list[str] | None = None) -> None:
         self.cfg = cfg if cfg is not None else AlphaConfig()
         self.models = dict(models) if models else {}
         self.detectors: dict[int, LeadLagDetector] = {}
         self.seq = 0
+        self.symbols = list(symbols or [])
+        self.weights: dict[str, float] = {}
+
+    def model_name(self, symbol_id: int) -> str:
+        """The validator's name of a symbol's lead-lag signal."""
+        coin = self.symbols[symbol_id] if 0 <= symbol_id < len(self.symbols) else str(symbol_id)
+        return leadlag_model_name(coin)
+
+    def horizon_s(self, symbol_id: int) -> float:
+        """The horizon a symbol's skew predicts, s."""
+        m = self.models.get(symbol_id)
+        return (m.config if m is not None else self.cfg.leadlag).horizon_s
+
+    def set_model_weights(self, weights: Mapping[str, float]) -> None:
+        """The validator's weights (ControlState.model_weights); a model not listed weighs 1.
+        Weights are clipped to [0, 1]; a non-finite one counts as 0."""
+        self.weights = {n: (min(max(w, 0.0), 1.0) if math.isfinite(w) else 0.0) for n, w in weights.items()}
+
+    def weight(self, symbol_id: int) -> float:
+        return self.weights.get(self.model_name(symbol_id), 1.0)
 
     def detector(self, symbol_id: int) -> LeadLagDetector:
         det = self.detectors.get(symbol_id)
@@ -111,14 +143,20 @@ class AlphaEngine:
         return det
 
     def evaluate(self, snap: StateSnapshot) -> tuple[LeadLagState, float]:
-        """Update the symbol's detector with a snapshot; (detector state, target qty)."""
+        """Update the symbol's detector with a snapshot; (detector state, target qty), both
+        unweighted (the raw model)."""
         det = self.detector(snap.symbol_id)
         st = det.update(snap.ts_ns, snap.ref_mid_px, snap.mid_px)
         tgt = target_inventory_qty(st.skew_bps, snap.sigma_ewma, snap.mid_px, det.cfg.horizon_s, self.cfg)
         return st, tgt
 
     def on_snapshot(self, snap: StateSnapshot, now_ns: int) -> AlphaSignal:
-        st, tgt = self.evaluate(snap)
+        st = self.detector(snap.symbol_id).update(snap.ts_ns, snap.ref_mid_px, snap.mid_px)
+        w = self.weight(snap.symbol_id)
+        if w != 1.0:
+            st = msgspec.structs.replace(st, skew_bps=st.skew_bps * w, changepoint=st.changepoint and w > 0.0)
+        tgt = target_inventory_qty(st.skew_bps, snap.sigma_ewma, snap.mid_px, self.horizon_s(snap.symbol_id),
+                                   self.cfg)
         self.seq += 1
         return AlphaSignal(
             symbol_id=snap.symbol_id,
@@ -131,4 +169,5 @@ class AlphaEngine:
             toxicity=snap.toxicity,
             toxic_prob=snap.toxic_prob,
             changepoint=st.changepoint,
+            model_weight=w,
         )

@@ -11,8 +11,15 @@ control cycle:
   position-at-risk against its budget (mm.risk.limits);
 - the SafetyEscalator (mm.risk.escalation), fed those numbers, the validator's degraded
   model count, exchange health, the cascade regime and stale market data;
-- the continuous validator's scorecards (mm.validation.scorecard), the markouts of fills,
-  the sim-to-real tracker and fill calibrator (mm.shadow.tracker);
+- the continuous validator's scorecards (mm.validation.scorecard), fed the markouts of
+  fills and alpha's lead-lag predictions (mm.validation.signals); its per-model weights go
+  out on ControlState (``model_weights``: Retired 0, the signal disabled), which alpha
+  applies;
+- the shadow engine (mm.shadow.engine): a paper twin of every live quote (execution's
+  OrderEvents), integrated along the mid, gives each live fill its paper edge and each
+  quote episode its predicted P(fill); the sim-to-real tracker, the fill calibrator and
+  the P(fill) validator (mm.shadow.tracker) take them; order events that are exchange
+  failures (rejects, timeouts, 429s) feed exchange health;
 - TradingConfidence and the graduation rules over the ExposureController
   (mm.graduation.confidence / exposure): demotion instant, promotion on evidence;
 - operator commands forwarded by the supervisor (promote, demote, clear-kill, reinstate),
@@ -71,14 +78,17 @@ from mm.schema import (
     SIDES_BID,
     SIDES_BOTH,
     SIDES_NONE,
+    AlphaSignal,
     ControlState,
     ExposureLevel,
     Fill,
     OperatorCommand,
+    OrderEvent,
     Regime,
     SafetyLevel,
     StateSnapshot,
 )
+from mm.shadow.engine import QuoteOutcome, ShadowEngine, exchange_event_kind
 from mm.shadow.tracker import (
     FillCalibrator,
     FillProbabilityValidator,
@@ -92,6 +102,7 @@ from mm.validation.scorecard import (
     PendingFill,
     ResolvedFill,
 )
+from mm.validation.signals import SignalScorer, control_weights
 
 
 class Ack(enum.IntEnum):
@@ -103,7 +114,7 @@ class Ack(enum.IntEnum):
 
 
 NO_EVIDENCE = "no promotion evidence: the trading-confidence criteria have not been met"
-MAX_REASON_CHARS = 600  # ControlState.reason is truncated to fit a ring slot
+MAX_REASON_CHARS = 480  # ControlState.reason is truncated to fit a ring slot (with model_weights)
 
 
 class KillDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,7 +141,11 @@ class RiskAuthority:
         symbols: list[str] | None = None,
         safety_history: list[SafetyTransition] | None = None,
         start_ns: int = 0,
+        signal_models: dict[int, str] | None = None,
+        signal_horizon_s: dict[int, float] | None = None,
     ) -> None:
+        """``signal_models`` / ``signal_horizon_s``: per symbol id, the model name and horizon of
+        alpha's lead-lag signal (mm.validation.signals); without them signals are not scored."""
         self.risk_cfg = risk or RiskConfig()
         self.esc_cfg = escalation or EscalationConfig()
         self.promo_cfg = promotion or PromotionConfig()
@@ -154,6 +169,8 @@ class RiskAuthority:
         self.sim_to_real = SimToRealTracker(self.shadow_cfg)
         self.fill_calibrator = FillCalibrator(self.shadow_cfg)
         self.pfill = FillProbabilityValidator(self.shadow_cfg)
+        self.shadow_engine = ShadowEngine(self.fill_calibrator)
+        self.signals = SignalScorer(signal_models or {}, signal_horizon_s or {})
 
         self.seq = 0
         self.last_reason = "start"
@@ -203,6 +220,8 @@ class RiskAuthority:
             self.shadow_fills += 1
         elif not self.positions.apply_fill(fill.symbol_id, fill.side, fill.px, fill.qty, fill.fee):
             return False
+        elif paper_edge_bps is None:
+            paper_edge_bps = self.shadow_engine.paper_edge_bps(fill)
         epoch = self.graduation.on_fill(shadow)
         notional = fill.px * fill.qty
         self.markouts.add(PendingFill(
@@ -218,8 +237,11 @@ class RiskAuthority:
         """The mid of a symbol. With ``now_ns``, fills whose markout horizon has passed resolve."""
         self.positions.mark(symbol_id, mid_px)
         if now_ns is not None:
+            self.shadow_engine.on_mark(symbol_id, mid_px, now_ns)
             for r in self.markouts.on_mark(symbol_id, mid_px, now_ns):
                 self._on_markout(r, now_ns)
+            for obs in self.signals.on_mark(symbol_id, mid_px, now_ns):
+                self.on_model_observation(obs)
 
     def on_snapshot(self, snap: StateSnapshot, now_ns: int, sigma_sample_ms: float = 100.0) -> None:
         """A feature snapshot: mark, volatility (``sigma_ewma`` on a ``sigma_sample_ms`` grid)
@@ -259,7 +281,26 @@ class RiskAuthority:
         self.health.set_connected(connected, now_ns)
 
     def on_model_observation(self, obs: ModelObservation) -> bool:
-        return self.validator.observe(obs)
+        """One resolved prediction of a model; counts towards the next evaluation."""
+        if not self.validator.observe(obs):
+            return False
+        self.validator.note_observations(1, obs.ts_ns)
+        return True
+
+    def on_signal(self, sig: AlphaSignal, now_ns: int) -> bool:
+        """Alpha's signal: its lead-lag prediction is scored once its horizon has passed."""
+        return self.signals.on_signal(sig.symbol_id, sig.lead_lag_skew_bps, sig.model_weight, now_ns)
+
+    def on_order_event(self, ev: OrderEvent, now_ns: int) -> list[QuoteOutcome]:
+        """One of execution's order events: the live quotes the shadow engine twins, and
+        exchange failures for exchange health."""
+        kind = exchange_event_kind(ev)
+        if kind is not None:
+            self.health.on_event(kind, now_ns)
+        outcomes = self.shadow_engine.on_order_event(ev, now_ns)
+        for o in outcomes:
+            self.on_quote_outcome(o.distance_bps, o.exposure_s, o.filled, now_ns, o.predicted_p_fill)
+        return outcomes
 
     def on_shadow_pair(self, paper_edge_bps: float, live_edge_bps: float, now_ns: int) -> bool:
         return self.sim_to_real.observe(paper_edge_bps, live_edge_bps, now_ns)
@@ -347,6 +388,7 @@ class RiskAuthority:
             reduce_only=eff.reduce_only,
             allowed_sides=sides,
             reason=reason[:MAX_REASON_CHARS],
+            model_weights=control_weights(self.validator.weights()),
         )
 
     def reducing_sides(self) -> int:
@@ -559,7 +601,10 @@ class RiskAuthority:
                 "fill_buckets": self.fill_calibrator.table(),
                 "p_fill_calibration_error": self.pfill.calibration_error(),
                 "p_fill_table": self.pfill.table(),
+                "engine": self.shadow_engine.status(),
+                "execution_confidence": round(c.execution, 4),
             },
+            "signals": self.signals.status(),
             "markouts": {"pending": self.markouts.pending(), "dropped": self.markouts.dropped},
             "kill": self.kill_watch.status(),
         }

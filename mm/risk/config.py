@@ -369,6 +369,9 @@ class ValidationConfig(_Section, frozen=True):
             (score 0) to max (score 1) (seed 5% to 50%).
         warming_weight: weight of a model before its first verdict.
         fill_model_name: name of the scorecard fed from fills that carry a predicted edge.
+        evaluate_every_observations: the scorecards are also re-evaluated every this many
+            resolved model observations (e.g. alpha's lead-lag predictions, scored with no
+            fill needed); 0: only every ``evaluate_every_fills`` fills.
     """
 
     evaluate_every_fills: int = 20
@@ -392,6 +395,7 @@ class ValidationConfig(_Section, frozen=True):
     degraded_weight_max: float = 0.5
     warming_weight: float = 0.5
     fill_model_name: str = "quote_edge"
+    evaluate_every_observations: int = 20
 
     def __post_init__(self) -> None:
         _require(self.evaluate_every_fills >= 1, "validation.evaluate_every_fills", "must be >= 1")
@@ -419,6 +423,7 @@ class ValidationConfig(_Section, frozen=True):
                  "must be in [0, 1] and <= degraded_weight_max")
         _require(_frac(self.warming_weight), "validation.warming_weight", "must be in [0, 1]")
         _require(bool(self.fill_model_name), "validation.fill_model_name", "must not be empty")
+        _require(self.evaluate_every_observations >= 0, "validation.evaluate_every_observations", "must be >= 0")
 
 
 class ShadowConfig(_Section, frozen=True):

@@ -17,6 +17,9 @@ edge realised. The validator keeps a rolling window per model and, every
 - Edge bias: EWMA of predicted - realised edge, bps.
 - Calibration slope: least-squares slope of realised on predicted edge (1 is calibrated).
 
+Evaluation also happens every ``evaluate_every_observations`` resolved observations, so
+signals scored without fills (Shadow) get verdicts too.
+
 Verdicts: Warming (fewer than ``min_observations``), Healthy (every measured metric on the
 healthy side), Degraded (anything borderline: weight 5-50% by score), Retired (a Brier or
 IR breach for ``retire_fast_evaluations`` consecutive evaluations, or MI below 30% of
@@ -166,6 +169,7 @@ class ContinuousValidator:
         self.cards: dict[str, ModelScorecard] = {}
         self._windows: dict[str, _Window] = {}
         self._fills_since_eval = 0
+        self._obs_since_eval = 0
         self.evaluations = 0
         self.changes: deque[VerdictChange] = deque(maxlen=1000)
         self._bias_alpha = 1.0 - 2.0 ** (-1.0 / cfg.edge_bias_half_life_obs)
@@ -208,6 +212,19 @@ class ContinuousValidator:
         if self._fills_since_eval < self.cfg.evaluate_every_fills:
             return []
         self._fills_since_eval = 0
+        return self.evaluate(now_ns)
+
+    def note_observations(self, n: int, now_ns: int) -> list[VerdictChange]:
+        """Count resolved model observations; every ``evaluate_every_observations`` of them
+        (0: never), re-evaluate every model (signals are scored while no fill happens, e.g.
+        in Shadow)."""
+        every = self.cfg.evaluate_every_observations
+        if every <= 0:
+            return []
+        self._obs_since_eval += n
+        if self._obs_since_eval < every:
+            return []
+        self._obs_since_eval = 0
         return self.evaluate(now_ns)
 
     def evaluate(self, now_ns: int) -> list[VerdictChange]:
