@@ -25,6 +25,7 @@ and on the real Binance frames. Generated data: the market generator with its la
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -37,8 +38,11 @@ import numpy as np
 
 from mm.alpha.engine import AlphaEngine
 from mm.alpha.leadlag import encode_params as encode_leadlag
+from mm.cli.progress import Progress, add_quiet_flag
+from mm.config import ConfigError, load_config
 from mm.features.config import ToxicityConfig
 from mm.features.queue_rank import QueueRankTracker
+from mm.importers import data_dir
 from mm.models.datasets import Dataset, load_binance_mids, load_generated, load_real, venue_mid_tape
 from mm.models.fill_survival import FillSurvivalModel
 from mm.models.fill_survival import encode_params as encode_fill
@@ -348,21 +352,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fee-tier", default="base", help="Hyperliquid fee tier of the queue value (base, tier1..6, "
                     "rebate1..3)")
     ap.add_argument("--real-dir", default=None, help="Hyperliquid collector CSV directory (real data)")
+    ap.add_argument("--config", default=None, help="write the model files to this config's [models] dir (the "
+                    "directory the group loads at start) instead of OUT/<data>")
+    ap.add_argument("--json", action="store_true", help="print report.json on stdout (the text goes to stderr)")
+    add_quiet_flag(ap)
     args = ap.parse_args(argv)
+    if args.json:
+        with contextlib.redirect_stdout(sys.stderr):
+            rc, report = _run(args)
+        if report is not None:
+            print(json.dumps(_jsonable(report), indent=1))
+        return rc
+    return _run(args)[0]
+
+
+def _run(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     if not 0.0 < args.split < 1.0:
-        print("--split must be in (0, 1)", file=sys.stderr)
-        return 2
+        print("mmctl train: --split must be in (0, 1)", file=sys.stderr)
+        return 2, None
     try:
         fee = tier_maker_fee_bps(args.fee_tier)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+        models_dir = Path(load_config(args.config).models.dir) if args.config else None
+    except (ValueError, ConfigError) as exc:
+        print(f"mmctl train: {exc}", file=sys.stderr)
+        return 2, None
     coins = [c.strip().upper() for c in args.coins.split(",") if c.strip()]
     t_start = time.monotonic()
-    if args.data == "real":
-        ds = load_real(args.real_dir, coins or None)
-    else:
-        ds = load_generated(args.seed, args.duration_s, tuple(coins) if coins else ("BTC", "ETH"))
+    try:
+        if args.data == "real":
+            ds = load_real(args.real_dir, coins or None)
+        else:
+            ds = load_generated(args.seed, args.duration_s, tuple(coins) if coins else ("BTC", "ETH"))
+    except (OSError, ValueError) as exc:
+        print(f"mmctl train: cannot load the {args.data} data: {exc}\nThe shared recording is looked up in "
+              f"{data_dir()} ($MM_DATA_DIR overrides it); --real-dir PATH names a recorder directory, "
+              "--data generated needs none.", file=sys.stderr)
+        return 2, None
     split = ds.split_ts_ns(args.split)
     pc = PipelineConfig(labels=LabelConfig(), fee_tier=args.fee_tier)
     lc = pc.labels
@@ -375,15 +400,18 @@ def main(argv: list[str] | None = None) -> int:
           f"{QueueRankTracker(0).cfg.cancel_model}; fee tier {args.fee_tier} (maker {fee:g} bps)")
     for note in ds.notes:
         print(f"note: {note}")
-    out_dir = Path(args.out) / args.data
+    out_dir = models_dir if models_dir is not None else Path(args.out) / args.data
+    prog = Progress("train", total=len(ds.coins), quiet=args.quiet)
     report: dict[str, Any] = {"dataset": ds.name, "split": args.split, "fee_tier": args.fee_tier,
                               "label_config": msgspec.to_builtins(lc), "coins": {}}
     for cd in ds.coins:
         tc = time.monotonic()
+        prog.update(note=f"fitting {cd.coin}", force=True)
         res = train_coin(cd.coin, cd.symbol_id, cd.tick_px, cd.events, split, ds.truth, pc,
                          trained_on=f"{ds.name} split {args.split:g}")
         if res.sample_snapshot is not None:
             res.figures["inference_us"] = _inference_us(res, res.sample_snapshot, fee)
+        prog.clear()
         _print_coin(res, pc, ds.truth is not None)
         print(f"({cd.coin}: {time.monotonic() - tc:.1f} s)")
         cdir = out_dir / cd.coin
@@ -406,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             written.append(name)
         print(f"wrote {cdir}/: {', '.join(written)}")
         report["coins"][cd.coin] = res.figures
+        prog.advance(note=f"{cd.coin} done")
+    prog.close()
     if args.data == "real":
         leads = _real_leads(ds)
         report["real_leads"] = leads
@@ -427,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(_jsonable(report), indent=1))
     print(f"\nreport: {out_dir / 'report.json'}  (total {time.monotonic() - t_start:.1f} s)")
-    return 0
+    return 0, report
 
 
 if __name__ == "__main__":
