@@ -1,18 +1,25 @@
-"""``mmctl replay``: the deterministic replay of issue 8 with its JSON + HTML report.
+"""``mmctl replay``: the deterministic replay of issues 8 and 17 with its JSON + HTML report.
 
-    mmctl replay --data real|generated|PATH [--coins BTC,ETH] [--split 0.6] [--seed N]
+    mmctl replay --data real[,real:2025-09-03,generated,PATH] [--coins BTC,ETH,WLFI] [--split 0.6]
+                 [--seed N] [--fit warmup|none] [--tuned-on real]
                  [--policies state_machine,glft,touch] [--fee-tiers base,rebate3] [--out DIR]
                  [--duration-s S] [--set execution.key=value ...] [--decisions-diff]
                  [--md-latency SPEC] [--order-latency SPEC] [--cancel-latency SPEC]
 
-``real``: the recording ``hyperliquid-2025-09-04`` (under ``mm.importers.data_dir()``);
-``PATH``: any directory of the recorder's CSVs. ``generated``: the market generator (seeded
-by ``--seed``) with its cascade/regime labels, ``--duration-s`` long (default 900 s). Time
-is split at ``--split`` of the span, never shuffled: the earlier part warms up features,
-regime filter and toxicity baselines (no model is fitted here: default parameters), the
-later part is traded and evaluated; the report names the split. Latency specs: see
+Data sets, comma-separated, each replayed and reported on its own: ``real`` is the
+recording ``hyperliquid-2025-09-04`` (under ``mm.importers.data_dir()``), ``real:DAY`` the
+recording ``hyperliquid-DAY``, ``PATH`` any directory of the recorder's CSVs, ``generated``
+the market generator (seeded by ``--seed``) with its cascade/regime labels, ``--duration-s``
+long (default 900 s). Evaluation protocol (issue 17 item 3): time is split at ``--split`` of
+each data set's span, never shuffled; with ``--fit warmup`` (default) the toxicity, fill
+survival and queue-value models are fitted per coin on the earlier part only
+(:mod:`mm.replay.fit`) and the replay trades and is evaluated on the later part; ``--fit
+none`` runs the heuristics. The report names the data, the split, what was fitted and, per
+data set, whether the parameters were tuned on it (``--tuned-on``, the data set names the
+tuning used; any other is the untuned overfitting guard). Latency specs: see
 :mod:`mm.replay.latency` (an ``empirical:file=PATH`` spec reads round trips, one per line).
-Prints the comparison table; writes ``report.json`` and ``report.html`` to ``--out``.
+Prints one comparison table per data set; writes ``report.json`` and ``report.html`` to
+``--out``.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mm.execution.config import ExecutionConfig
 from mm.importers import data_dir
 from mm.replay.engine import CoinSpec, ReplayConfig
+from mm.replay.fit import fit_replay_models
 from mm.replay.report import comparison_rows, text_table, write_report
 from mm.replay.suite import run_suite
 from mm.venues.sim.driver import load_hyperliquid_csv
@@ -44,13 +53,22 @@ def _latency_spec(spec: str) -> str:
     return spec
 
 
+def recording_dir(data: str) -> Path:
+    """The directory of a real data set name (``real``, ``real:DAY``) or a path."""
+    if data == "real":
+        return data_dir() / REAL_DAY
+    if data.startswith("real:"):
+        return data_dir() / f"hyperliquid-{data[5:]}"
+    return Path(data)
+
+
 def load(data: str, coins: list[str], seed: int, duration_s: float) -> tuple[list[object], list[CoinSpec], GroundTruth | None, str]:
     if data == "generated":
         gen = MarketGenerator(coins=coins, seed=seed)
         evs, labels = gen.generate(1_700_000_000_000_000_000, duration_s)
         specs = [CoinSpec(c.name, c.sz_decimals) for c in gen.coins]
         return list(evs), specs, labels, f"generator seed {seed}, {duration_s:g} s"
-    d = data_dir() / REAL_DAY if data == "real" else Path(data)
+    d = recording_dir(data)
     if not d.is_dir():
         raise FileNotFoundError(f"no recording at {d}")
     streams: list[object] = []
@@ -58,18 +76,71 @@ def load(data: str, coins: list[str], seed: int, duration_s: float) -> tuple[lis
     for i, c in enumerate(coins):
         if c not in SZ_DECIMALS:
             raise ValueError(f"coin {c}: sz decimals unknown (known: {sorted(SZ_DECIMALS)})")
-        streams.extend(load_hyperliquid_csv(d, c, i))
+        coin_evs = load_hyperliquid_csv(d, c, i)
+        if not coin_evs:
+            raise ValueError(f"{d}: no events for {c}")
+        streams.extend(coin_evs)
         specs.append(CoinSpec(c, SZ_DECIMALS[c]))
     streams.sort(key=lambda e: e.ts_ns)  # type: ignore[attr-defined]
     return streams, specs, None, str(d)
 
 
+def run_dataset(name: str, a: argparse.Namespace, coins: list[str], rcfg: ReplayConfig,
+                tuned_on: set[str]) -> dict[str, Any]:
+    """Load, split, fit on the warm-up (unless ``--fit none``), replay every policy at every tier."""
+    events, specs, labels, source = load(name, coins, a.seed, a.duration_s)
+    if not events:
+        raise ValueError(f"{name}: no events")
+    t0, t1 = events[0].ts_ns, events[-1].ts_ns  # type: ignore[attr-defined]
+    split_ns = t0 + int((t1 - t0) * a.split)
+    models = None
+    fit_note = "no model fitted (heuristic defaults)"
+    if a.fit == "warmup":
+        models = fit_replay_models(events, [s.name for s in specs], split_ns, labels,
+                                   trained_on=f"{source}, first {a.split:.0%}")
+        fitted = {c: f.get("fitted", []) for c, f in models.figures.items()}
+        fit_note = ("models fitted on the warm-up part only, per coin: "
+                    + "; ".join(f"{c}: {', '.join(v) or 'none (heuristics)'}" for c, v in fitted.items()))
+    meta = {"data": source, "name": name, "coins": ",".join(s.name for s in specs), "events": len(events),
+            "split": f"warm-up/fit on the first {a.split:.0%} of the span ({(split_ns - t0) / 1e9:.0f} s), "
+                     f"trade and evaluate on the rest ({(t1 - split_ns) / 1e9:.0f} s); by time, never shuffled",
+            "fit": fit_note,
+            "tuning": ("parameters tuned on this data set (its later part was the research loop's target)"
+                       if name in tuned_on else "not used for tuning: final parameters run untuned (overfitting guard)"),
+            "risk": a.risk,
+            "labels": "generator ground truth" if labels is not None else "none (real data: cascade/toxicity/lead rows n/a)"}
+    doc = run_suite(events, specs, policies=[p.strip() for p in a.policies.split(",") if p.strip()],
+                    fee_tiers=[t.strip() for t in a.fee_tiers.split(",") if t.strip()], rcfg=rcfg,
+                    base_exec=ExecutionConfig(), sets=a.sets, trade_from_ns=split_ns, labels=labels,
+                    decisions_diff=a.decisions_diff, meta=meta, models=models)
+    return doc
+
+
+def print_dataset(doc: dict[str, Any]) -> None:
+    m = doc["meta"]
+    print(f"== {m.get('name', '')}: replay of {m['data']} ({m['coins']}): {m['events']} events, {m['split']}")
+    print(f"   {m.get('fit', '')}; {m.get('tuning', '')}; risk {m.get('risk', '')}")
+    for t, r in m["fee_tiers"].items():
+        print(f"   fee tier {t}: maker {r['maker_bps']:.2f} bps, taker {r['taker_bps']:.2f} bps")
+    print(text_table(comparison_rows(doc)))
+    dd = doc.get("decision_diff")
+    if dd is not None:
+        print(f"decision replay ({dd['policy']}, {dd['overrides'] or 'no change'}): {dd['changed']} of {dd['matched']} "
+              f"matched cycles changed ({dd['changed_mode']} mode), {dd['only_in_base']} / {dd['only_in_new']} cycles in "
+              f"one run only; transitions {dd['mode_transitions']}; first divergence at "
+              f"{dd['first_divergence']['ts_ns'] if dd['first_divergence'] else 'none'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mmctl replay", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--data", default="generated", help="real | generated | PATH to a recorder directory")
+    ap.add_argument("--data", default="generated",
+                    help="comma list of: real (2025-09-04) | real:DAY | generated | PATH to a recorder directory")
     ap.add_argument("--coins", default="BTC,ETH")
-    ap.add_argument("--split", type=float, default=0.6, help="fraction of the time span used for warm-up only")
+    ap.add_argument("--split", type=float, default=0.6, help="fraction of the time span used for warm-up and fitting")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fit", choices=["warmup", "none"], default="warmup",
+                    help="fit the models on the warm-up part (default) or run the heuristics")
+    ap.add_argument("--tuned-on", default="real", help="comma list of the data sets the parameters were tuned on")
     ap.add_argument("--policies", default="state_machine,glft,touch")
     ap.add_argument("--fee-tiers", default="base,rebate3")
     ap.add_argument("--out", default="var/replay")
@@ -83,49 +154,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cancel-latency", default=ReplayConfig().cancel_latency)
     ap.add_argument("--response-latency", default=ReplayConfig().response_latency)
     a = ap.parse_args(argv)
-    if not 0.0 <= a.split < 1.0:
-        ap.error("--split must be in [0, 1)")
+    if not 0.0 < a.split < 1.0:
+        ap.error("--split must be in (0, 1)")
     coins = [c.strip().upper() for c in a.coins.split(",") if c.strip()]
+    names = [d.strip() for d in a.data.split(",") if d.strip()]
+    tuned_on = {d.strip() for d in a.tuned_on.split(",") if d.strip()}
     t_wall = time.perf_counter()
     try:
-        events, specs, labels, source = load(a.data, coins, a.seed, a.duration_s)
+        rcfg = ReplayConfig(seed=a.seed, risk=a.risk, md_latency=_latency_spec(a.md_latency),
+                            order_latency=_latency_spec(a.order_latency), cancel_latency=_latency_spec(a.cancel_latency),
+                            response_latency=_latency_spec(a.response_latency))
+        docs = [run_dataset(n, a, coins, rcfg, tuned_on) for n in names]
     except (OSError, ValueError) as exc:
         print(f"mmctl replay: {exc}", file=sys.stderr)
         return 2
-    if not events:
-        print("mmctl replay: no events", file=sys.stderr)
-        return 2
-    t0, t1 = events[0].ts_ns, events[-1].ts_ns  # type: ignore[attr-defined]
-    split_ns = t0 + int((t1 - t0) * a.split)
-    rcfg = ReplayConfig(seed=a.seed, risk=a.risk, md_latency=_latency_spec(a.md_latency), order_latency=_latency_spec(a.order_latency),
-                        cancel_latency=_latency_spec(a.cancel_latency), response_latency=_latency_spec(a.response_latency))
-    meta = {"data": source, "coins": ",".join(coins), "events": len(events),
-            "split": f"warm-up on the first {a.split:.0%} of the span ({(split_ns - t0) / 1e9:.0f} s), "
-                     f"trade and evaluate on the rest ({(t1 - split_ns) / 1e9:.0f} s); by time, never shuffled; "
-                     "no model fitted (default parameters)",
-            "risk": a.risk,
-            "labels": "generator ground truth" if labels is not None else "none (real data: cascade/toxicity/lead rows n/a)"}
-    try:
-        doc = run_suite(events, specs, policies=[p.strip() for p in a.policies.split(",") if p.strip()],
-                        fee_tiers=[t.strip() for t in a.fee_tiers.split(",") if t.strip()], rcfg=rcfg,
-                        base_exec=ExecutionConfig(), sets=a.sets, trade_from_ns=split_ns, labels=labels,
-                        decisions_diff=a.decisions_diff, meta=meta)
-    except ValueError as exc:
-        print(f"mmctl replay: {exc}", file=sys.stderr)
-        return 2
-    doc["meta"]["wall_s"] = round(time.perf_counter() - t_wall, 2)
-    print(f"replay of {source}: {len(events)} events, {meta['split']}")
-    for t, r in doc["meta"]["fee_tiers"].items():
-        print(f"fee tier {t}: maker {r['maker_bps']:.2f} bps, taker {r['taker_bps']:.2f} bps")
-    print(text_table(comparison_rows(doc)))
-    dd = doc.get("decision_diff")
-    if dd is not None:
-        print(f"decision replay ({dd['policy']}, {dd['overrides'] or 'no change'}): {dd['changed']} of {dd['matched']} "
-              f"matched cycles changed ({dd['changed_mode']} mode), {dd['only_in_base']} / {dd['only_in_new']} cycles in "
-              f"one run only; transitions {dd['mode_transitions']}; first divergence at "
-              f"{dd['first_divergence']['ts_ns'] if dd['first_divergence'] else 'none'}")
-    pj, ph = write_report(doc, a.out)
-    print(f"wrote {pj} and {ph}")
+    wall = round(time.perf_counter() - t_wall, 2)
+    for d in docs:
+        print_dataset(d)
+    if len(docs) == 1:
+        out: dict[str, Any] = docs[0]
+        out["meta"]["wall_s"] = wall
+    else:
+        out = {"meta": {"data": ", ".join(names), "wall_s": wall, "seed": a.seed,
+                        "command": "mmctl replay " + " ".join(argv if argv is not None else sys.argv[1:])},
+               "datasets": docs}
+    pj, ph = write_report(out, a.out)
+    print(f"wrote {pj} and {ph} ({wall:.0f} s)")
     return 0
 
 

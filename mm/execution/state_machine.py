@@ -30,18 +30,21 @@ direction and risk = ``inv_risk_coef * gap/max * sigma(T)`` (the inventory risk 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from mm.execution.decision import DecisionBuilder
 from mm.execution.mode_handlers import (
     CycleInputs,
+    PriceGrid,
     handle_flat,
     handle_inventory_reduce,
     handle_maker,
     handle_taker_entry,
     handle_taker_exit,
 )
+from mm.execution.models import QueueValueModel
 from mm.execution.order_diff import TargetOrder
-from mm.schema import ExecMode, Toxicity
+from mm.schema import ExecMode, StateSnapshot, Toxicity
 
 
 class SymbolState:
@@ -95,6 +98,29 @@ def taker_maker_ev(inp: CycleInputs, direction: int) -> tuple[float, float]:
     p = inp.fill.fill_prob(direction, touch, horizon_s, snap)
     maker = p * (qv + alpha + risk)
     return taker, maker
+
+
+def positive_qv_sides(qv: QueueValueModel, grid: PriceGrid, snap: StateSnapshot, offsets: Sequence[int],
+                      join_rank_frac: float) -> int:
+    """Sides (bit 1 bid, bit 2 ask) where some passive candidate level (the touch shifted by
+    ``offsets``, kept strictly inside the book's other side) has a queue value > 0, net of
+    fees: the opportunity the quoting-uptime figure is measured against. A new better level
+    is joined at rank 0, an existing one at ``join_rank_frac``."""
+    out = 0
+    if not (0.0 < snap.best_bid < snap.best_ask):
+        return 0
+    for bit, side in ((1, 1), (2, -1)):
+        touch = snap.best_bid if side > 0 else snap.best_ask
+        opp = snap.best_ask if side > 0 else snap.best_bid
+        for k in offsets:
+            px = grid.shift(touch, side * k)
+            if not (px < opp if side > 0 else px > opp):
+                continue
+            rank = 0.0 if side * (px - touch) > 0.0 else join_rank_frac
+            if qv.queue_value(side, px, rank, snap) > 0.0:
+                out |= bit
+                break
+    return out
 
 
 def _best_touch_qv(inp: CycleInputs, side: int) -> float:

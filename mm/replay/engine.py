@@ -50,7 +50,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import numpy as np
@@ -62,6 +62,9 @@ from mm.execution.decision import DecisionRecord
 from mm.execution.engine import ExecutionEngine
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest, VenueOrder
 from mm.execution.mode_handlers import SymbolSpec
+from mm.execution.models import ExpFillModel, HeuristicQueueValue
+from mm.execution.state_machine import positive_qv_sides
+from mm.features.config import ToxicityConfig
 from mm.features.engine import FeatureEngine
 from mm.features.queue_rank import QueueRankConfig, QueueRankTracker
 from mm.graduation.exposure import ExposureConfig
@@ -84,6 +87,9 @@ from mm.venues.feed_health import StaleDetector
 from mm.venues.sim.config import CoinConfig, FeeConfig, MatchingConfig, UserConfig
 from mm.venues.sim.fees import FeeRates, fee_rates, tier_by_name
 from mm.venues.sim.matching import FillEvent, MatchingEngine, OrderRequest, OrderUpdateEvent
+
+if TYPE_CHECKING:
+    from mm.replay.fit import ReplayModels
 
 USER: Final = "0x" + "5e" * 20
 MS: Final = 1_000_000
@@ -150,6 +156,8 @@ class ModeRow(msgspec.Struct, frozen=True):
     qv_violations: int
     inventory_qty: float
     max_inventory_qty: float
+    qv_pos_sides: int = 0
+    quoted_sides: int = 0
 
 
 class ReplayResult:
@@ -183,15 +191,17 @@ class ReplayResult:
 class ReplayEngine:
     """Runs the live objects over one event stream (module docstring)."""
 
-    def __init__(self, coins: Sequence[CoinSpec], cfg: ReplayConfig, exec_cfg: ExecutionConfig | None = None) -> None:
+    def __init__(self, coins: Sequence[CoinSpec], cfg: ReplayConfig, exec_cfg: ExecutionConfig | None = None,
+                 models: ReplayModels | None = None) -> None:
+        """``models``: fitted on the warm-up (:mod:`mm.replay.fit`); None runs the heuristics."""
         self.coins = list(coins)
         self.cfg = cfg
         n = len(self.coins)
         rates = fee_rates_of(cfg.fee_tier)
         base = exec_cfg if exec_cfg is not None else ExecutionConfig()
         # the quoting side assumes the configured tier: queue value is net of it
-        models = msgspec.structs.replace(base.models, maker_fee_bps=rates.maker * 1e4, taker_fee_bps=rates.taker * 1e4)
-        self.exec_cfg = msgspec.structs.replace(base, models=models)
+        mcfg = msgspec.structs.replace(base.models, maker_fee_bps=rates.maker * 1e4, taker_fee_bps=rates.taker * 1e4)
+        self.exec_cfg = msgspec.structs.replace(base, models=mcfg)
         self.rng = random.Random(cfg.seed)
         self.lat_md: Latency = parse_latency(cfg.md_latency)
         self.lat_order: Latency = parse_latency(cfg.order_latency)
@@ -200,11 +210,17 @@ class ReplayEngine:
         self.sim = MatchingEngine([CoinConfig(name=c.name, sz_decimals=c.sz_decimals) for c in self.coins],
                                   MatchingConfig(block_ms=0), fee_config(cfg.fee_tier),
                                   [UserConfig(address=USER, balance_usd=cfg.balance_usd, leverage=20)])
-        self.features = [FeatureEngine(i) for i in range(n)]
+        self.features = [FeatureEngine(i) for i in range(n)] if models is None else [
+            FeatureEngine(i, toxicity=_tox_cfg(models.toxicity_threshold(i)), toxicity_model=models.toxicity_model(i))
+            for i in range(n)]
         self.trackers = [QueueRankTracker(i, QueueRankConfig()) for i in range(n)]
         self.alpha = AlphaEngine()
         self.ex = ExecutionEngine(n, self.exec_cfg, [SymbolSpec(c.name, i, c.sz_decimals) for i, c in enumerate(self.coins)],
-                                  session_id=0x5E ^ cfg.seed)
+                                  session_id=0x5E ^ cfg.seed,
+                                  queue_model=None if models is None else models.queue_model(
+                                      mcfg.maker_fee_bps, HeuristicQueueValue(self.exec_cfg.models)),
+                                  fill_model=None if models is None else models.fill_model(
+                                      ExpFillModel(self.exec_cfg.models)))
         self.risk = self._new_risk(0)
         self.stale = StaleDetector(int(Venue.HYPERLIQUID), range(n), cfg.stale_after_ms * MS)
         self.killed = False
@@ -442,19 +458,27 @@ class ReplayEngine:
     def _drain_records(self) -> None:
         res = self.res
         keep = self.cfg.keep_records
-        for rec in self.ex.drain_records():
+        ex = self.ex
+        offsets = ex.cfg.candidate_offsets_ticks
+        join = ex.cfg.join_rank_frac
+        for rec in ex.drain_records():
             res.n_cycles += 1
-            n_p = n_a = bad = 0
+            n_p = n_a = bad = quoted = 0
+            view = ex.views[rec.symbol_id]
+            snap = view.snapshot
+            pos = positive_qv_sides(ex.qv, view.grid, snap, offsets, join) if snap is not None else 0
             for tg in rec.targets:
                 if tg.aggressive:
                     n_a += 1
                 else:
                     n_p += 1
+                    if not tg.reduce_only:
+                        quoted |= 1 if tg.side > 0 else 2
                     if (not tg.reduce_only and rec.mode_name != "INVENTORY_REDUCE"
                             and (tg.queue_value_bps is None or tg.queue_value_bps < 0.0)):
                         bad += 1
             res.modes.append(ModeRow(rec.symbol_id, rec.ts_ns, rec.mode, rec.toxicity, rec.regime, n_p, n_a, bad,
-                                     rec.inventory_qty, rec.max_inventory_qty))
+                                     rec.inventory_qty, rec.max_inventory_qty, pos, quoted))
             if keep:
                 res.records.append(rec)
 
@@ -477,6 +501,14 @@ class ReplayEngine:
             self.res.controls.append((t, ctrl.size_multiplier, ctrl.allowed_sides, ctrl.safety_level))
         self.ex.tick(t, self.killed)
         self._flush(t)
+
+
+def _tox_cfg(threshold: float | None) -> ToxicityConfig:
+    base = ToxicityConfig()
+    if threshold is None:
+        return base
+    return msgspec.structs.replace(base, toxic_threshold=threshold,
+                                   benign_threshold=min(base.benign_threshold, 0.5 * threshold))
 
 
 def control_full(now_ns: int) -> ControlState:

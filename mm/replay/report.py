@@ -177,7 +177,29 @@ def text_table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w[i]) for i, c in enumerate(r)) for r in rows)
 
 
-def render_html(doc: dict[str, Any]) -> str:
+def _models_html(models: dict[str, Any] | None) -> str:
+    if not models:
+        return ""
+    rows = []
+    for coin, f in models.get("coins", {}).items():
+        tox = f.get("toxicity_test") or {}
+        fill = (f.get("fill_1s_test") or {}).get("model") or {}
+        qv = f.get("queue_value_test") or {}
+        lg = qv.get("learned_gross") or {}
+        rows.append(f"<tr><td>{_esc(coin)}</td><td>{_esc(', '.join(f.get('fitted', [])) or 'none')}</td>"
+                    f"<td>{_esc(_num(tox.get('auc')))}</td><td>{_esc(_num(fill.get('brier')))}</td>"
+                    f"<td>{_esc(_num(lg.get('r2')))}</td><td>{_esc(_num(qv.get('share_learned_pos_net')))}</td>"
+                    f"<td>{_esc(f.get('error', ''))}</td></tr>")
+    return ("<h3>Models fitted on the warm-up (figures on the evaluated part)</h3><table><tr><th>coin</th><th>fitted</th>"
+            "<th>toxicity AUC</th><th>fill 1 s Brier</th><th>queue value R2 (gross)</th>"
+            "<th>share of joins with learned net QV &gt; 0 (fit tier)</th><th>note</th></tr>" + "".join(rows) + "</table>")
+
+
+def _num(x: object) -> str:
+    return f"{x:.3f}" if isinstance(x, int | float) and math.isfinite(float(x)) else "-"
+
+
+def _dataset_html(doc: dict[str, Any], level: int = 2) -> str:
     names = doc.get("coins", [])
     comp = comparison_rows(doc)
     comp_html = "".join("<tr>" + "".join(f"<t{'h' if i == 0 else 'd'}>{_esc(c)}</t{'h' if i == 0 else 'd'}>" for c in r)
@@ -186,13 +208,25 @@ def render_html(doc: dict[str, Any]) -> str:
     dd = doc.get("decision_diff")
     dd_html = ""
     if dd:
-        dd_html = f"<section><h2>Decision replay</h2><pre>{_esc(json.dumps(dd, indent=1)[:20000])}</pre></section>"
+        dd_html = f"<section><h{level}>Decision replay</h{level}><pre>{_esc(json.dumps(dd, indent=1)[:20000])}</pre></section>"
     runs = "".join(_run_html(k, r, names) for k, r in doc["runs"].items())
+    return (f"<ul>{meta}</ul>{_models_html(doc.get('models'))}<h{level}>Comparison</h{level}><table>{comp_html}</table>"
+            f"{dd_html}{runs}")
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """The page of one data set's document, or of a multi-data-set one (``datasets``)."""
     style = ("body{font-family:sans-serif;margin:16px;max-width:1200px}table{border-collapse:collapse;margin:8px 0}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}.plots svg{margin:4px;border:1px solid #eee}")
+    if "datasets" in doc:
+        meta = "".join(f"<li><b>{_esc(k)}</b>: {_esc(v)}</li>" for k, v in doc.get("meta", {}).items())
+        body = f"<ul>{meta}</ul>" + "".join(
+            f"<section><h1>{_esc(d['meta'].get('name', ''))}: {_esc(d['meta'].get('data', ''))}</h1>{_dataset_html(d)}"
+            "</section>" for d in doc["datasets"])
+    else:
+        body = _dataset_html(doc)
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mm replay report</title><style>{style}</style>"
-            f"</head><body><h1>mm replay report</h1><ul>{meta}</ul><h2>Comparison</h2><table>{comp_html}</table>"
-            f"{dd_html}{runs}</body></html>")
+            f"</head><body><h1>mm replay report</h1>{body}</body></html>")
 
 
 def write_report(doc: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:

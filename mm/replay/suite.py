@@ -6,7 +6,9 @@ run on exactly the same events, seed and latencies as the state machine. Executi
 parameters are overridden with ``execution.key=value`` assignments (dotted keys into
 :class:`~mm.execution.config.ExecutionConfig`, values parsed as JSON when they parse). With
 ``decisions_diff`` the first run's decision log is replayed with the overrides against the
-log without them (:mod:`mm.replay.decision_replay`). Pure: events in, a dict out.
+log without them (:mod:`mm.replay.decision_replay`). ``models`` (fitted on the warm-up by
+:mod:`mm.replay.fit`) are used by every run, the baselines too (their records carry the
+same queue value). Pure: events in, a dict out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import msgspec
 from mm.execution.config import ExecutionConfig
 from mm.replay.decision_replay import diff_logs
 from mm.replay.engine import CoinSpec, ReplayConfig, ReplayEngine, ReplayResult, fee_rates_of
+from mm.replay.fit import ReplayModels
 from mm.replay.metrics import compute
 from mm.venues.sim.generator import GroundTruth
 
@@ -57,25 +60,25 @@ def apply_overrides(cfg: ExecutionConfig, sets: Sequence[str]) -> ExecutionConfi
 
 
 def run_one(events: Sequence[object], coins: Sequence[CoinSpec], rcfg: ReplayConfig, ecfg: ExecutionConfig,
-            trade_from_ns: int | None) -> tuple[ReplayEngine, ReplayResult]:
-    eng = ReplayEngine(coins, rcfg, ecfg)
+            trade_from_ns: int | None, models: ReplayModels | None = None) -> tuple[ReplayEngine, ReplayResult]:
+    eng = ReplayEngine(coins, rcfg, ecfg, models)
     return eng, eng.run(events, trade_from_ns)
 
 
 def run_suite(events: Sequence[object], coins: Sequence[CoinSpec], *, policies: Sequence[str], fee_tiers: Sequence[str],
               rcfg: ReplayConfig, base_exec: ExecutionConfig, sets: Sequence[str] = (), trade_from_ns: int | None = None,
               labels: GroundTruth | None = None, decisions_diff: bool = False,
-              meta: dict[str, Any] | None = None) -> dict[str, Any]:
+              meta: dict[str, Any] | None = None, models: ReplayModels | None = None) -> dict[str, Any]:
     ecfg = apply_overrides(base_exec, sets)
     runs: dict[str, Any] = {}
     for tier in fee_tiers:
         rates = fee_rates_of(tier)
         for pol in policies:
             rc = msgspec.structs.replace(rcfg, fee_tier=tier)
-            _, res = run_one(events, coins, rc, msgspec.structs.replace(ecfg, policy=pol), trade_from_ns)
+            _, res = run_one(events, coins, rc, msgspec.structs.replace(ecfg, policy=pol), trade_from_ns, models)
             runs[f"{pol}@{tier}"] = {
                 "policy": pol, "fee_tier": tier, "maker_bps": rates.maker * 1e4, "taker_bps": rates.taker * 1e4,
-                "events": res.n_events, "metrics": compute(res, labels, len(coins)),
+                "events": res.n_events, "metrics": compute(res, labels, len(coins), maker_bps=rates.maker * 1e4),
             }
     doc: dict[str, Any] = {"coins": [c.name for c in coins], "meta": dict(meta or {}), "runs": runs}
     doc["meta"].update({"seed": rcfg.seed, "md_latency": rcfg.md_latency, "order_latency": rcfg.order_latency,
@@ -86,16 +89,18 @@ def run_suite(events: Sequence[object], coins: Sequence[CoinSpec], *, policies: 
     if decisions_diff:
         doc["decision_diff"] = decision_diff(events, coins, rcfg=msgspec.structs.replace(rcfg, fee_tier=fee_tiers[0]),
                                              base_exec=msgspec.structs.replace(base_exec, policy=policies[0]),
-                                             sets=sets, trade_from_ns=trade_from_ns)
+                                             sets=sets, trade_from_ns=trade_from_ns, models=models)
+    if models is not None:
+        doc["models"] = models.summary()
     return doc
 
 
 def decision_diff(events: Sequence[object], coins: Sequence[CoinSpec], *, rcfg: ReplayConfig, base_exec: ExecutionConfig,
-                  sets: Sequence[str], trade_from_ns: int | None) -> dict[str, Any]:
+                  sets: Sequence[str], trade_from_ns: int | None, models: ReplayModels | None = None) -> dict[str, Any]:
     """The decision log of ``base_exec`` re-run with ``sets`` applied: which decisions change."""
     rc = msgspec.structs.replace(rcfg, keep_records=True)
-    _, a = run_one(events, coins, rc, base_exec, trade_from_ns)
-    _, b = run_one(events, coins, rc, apply_overrides(base_exec, sets), trade_from_ns)
+    _, a = run_one(events, coins, rc, base_exec, trade_from_ns, models)
+    _, b = run_one(events, coins, rc, apply_overrides(base_exec, sets), trade_from_ns, models)
     out = diff_logs(a.records, b.records)
     out["overrides"] = list(sets)
     out["policy"] = base_exec.policy
