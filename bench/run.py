@@ -27,6 +27,7 @@ MODULES = (
     "bench.bench_models",
     "bench.bench_execution",
     "bench.bench_replay",
+    "bench.bench_hftbacktest",
     "bench.bench_generator",
     "bench.bench_venue",
 )
