@@ -16,6 +16,8 @@
   mmctl train --data {real,generated} [--out DIR] ...
                                    fit the models offline and print out-of-sample figures
                                    (no running group needed; `mmctl train --help`)
+  mmctl import [real|real:DAY|PATH] [--out DIR]
+                                   the shared real recording (or raw frames) into .mmrec files
 
 Global flags: --config FILE (its run.run_dir locates the group), --run-dir DIR, --json.
 Exit codes: 0 ok; 1 the command was refused or failed; 2 usage or configuration error;
@@ -237,6 +239,7 @@ OFFLINE_VERBS: dict[str, tuple[str, str]] = {
     "train": ("mm.cli.train", "fit the models offline"),
     "audit": ("mm.cli.audit", "query the decision audit files"),
     "replay": ("mm.cli.replay", "replay recorded or generated data through the live objects, report"),
+    "import": ("mm.cli.importdata", "import the shared real recording (or raw frames) into .mmrec files"),
 }
 
 
@@ -253,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="mmctl",
         description="Control a running mm process group.",
-        epilog="exit codes: 0 ok, 1 refused/failed, 2 usage or config error, 3 no group running",
+        epilog="offline verbs (no running group needed; each has --help): " + ", ".join(OFFLINE_VERBS)
+        + ".  Exit codes: 0 ok, 1 refused or failed, 2 usage or config error, 3 no process group running "
+        "(start one with `make up`).",
     )
     flags(ap, None)
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="VERB")
@@ -279,14 +284,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _offline_split(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(verb, its argv) when the command is an offline verb; global flags given before the
+    verb (``mmctl --json train ...``) are handed to it after the verb."""
+    i, before = 0, []
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help"):
+        flag = argv[i].split("=", 1)[0]
+        takes_value = flag in ("--config", "--run-dir") and "=" not in argv[i]
+        before += argv[i:i + 1 + int(takes_value)]
+        i += 1 + int(takes_value)
+    if i < len(argv) and argv[i] in OFFLINE_VERBS:
+        return argv[i], argv[i + 1:] + [a for a in before if not a.startswith("--run-dir")]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Offline verbs own their flags: hand them the rest as is.
-    if argv and argv[0] in OFFLINE_VERBS:
+    offline = _offline_split(argv)
+    if offline is not None:
         import importlib
 
-        mod = importlib.import_module(OFFLINE_VERBS[argv[0]][0])
-        rc: int = mod.main(argv[1:])
+        mod = importlib.import_module(OFFLINE_VERBS[offline[0]][0])
+        rc: int = mod.main(offline[1])
         return rc
     args = build_parser().parse_args(argv)
     args.json = bool(args.json)
@@ -300,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_record(args, run_dir)
         return cmd_simple(args, run_dir)
     except ConfigError as exc:
-        print(f"mmctl: config error: {exc}", file=sys.stderr)
+        print(f"mmctl: config error: {exc}\nFix that key (docs/config.md lists every key, its type and range), "
+              "or name another file with --config.", file=sys.stderr)
         return EXIT_USAGE
     except NoGroup as exc:
         print(f"mmctl: {exc}", file=sys.stderr)
