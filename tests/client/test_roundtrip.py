@@ -164,3 +164,10 @@ def test_time_in_force_and_reduce_only_on_the_wire(env: Env) -> None:
             assert bad.statuses[0].local and "Invalid cloid" in bad.statuses[0].error
 
     run(go())
+
+
+def test_alo_bbo_parsed_when_the_ask_has_decimals() -> None:
+    """The sentence's closing period must not be read as part of the ask (found by chaos hl_alo_bbo)."""
+    msg = "Post only order would have immediately matched, bbo was 2900@2900.1. asset=1"
+    assert parse_alo_bbo(msg) == (2900.0, 2900.1)
+    assert parse_alo_bbo("Post only order would have immediately matched, bbo was 0.01234@0.01235.") == (0.01234, 0.01235)

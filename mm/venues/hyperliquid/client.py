@@ -104,7 +104,8 @@ ItemKind = Literal["resting", "filled", "success", "error", "unknown"]
 Tif = Literal["Alo", "Ioc", "Gtc"]
 
 _CLOID_RE: Final = re.compile(r"^0x[0-9a-f]{32}$")
-_BBO_RE: Final = re.compile(r"bbo was ([0-9.]+)@([0-9.]+)")
+# the sentence ends with a period (then maybe " asset=N"): numbers are digits with one optional fraction
+_BBO_RE: Final = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 _BANNER: Final = "Websocket connection established."
 _SEEN_FILLS_KEPT: Final = 50_000
 _JSON: Final = {"Content-Type": "application/json"}

@@ -178,6 +178,18 @@ class EnhancedSimConfig(msgspec.Struct, frozen=True, kw_only=True):
         disconnect_http: During an outage, also answer HTTP requests 503.
         post_only_windows_s: (start, length) windows in seconds since the venue started
             during which only ALO orders are accepted (as after a network upgrade).
+        ack_hold_probability: Chance an order or modify action, once applied as usual, has
+            its reply held back (a timeout that is not a failure: the order rests or fills
+            while the client waits).
+        ack_hold_ms: (min, max) of how long such a reply is held, in ms.
+        ws_drop_every_s: Above 0: every this many seconds, cut every Hyperliquid websocket
+            without a close frame (the client sees 1006); reconnects are accepted at once.
+        user_event_drop_share: Share (0 to 1) of orderUpdates and userFills items never sent
+            on the websocket (state drift); the venue's state and ``/info`` keep them.
+        fill_duplicate_share: Share (0 to 1) of userFills frames sent twice.
+        fill_reorder_share: Share (0 to 1) of userFills frames held back and sent after the
+            user's next one (or after ``fill_reorder_max_ms``): fills out of order.
+        fill_reorder_max_ms: Longest a held-back userFills frame waits for a successor.
     """
 
     rejection_rate: float = 0.0
@@ -189,6 +201,13 @@ class EnhancedSimConfig(msgspec.Struct, frozen=True, kw_only=True):
     disconnect_duration_ms: tuple[float, float] = (500.0, 10_000.0)
     disconnect_http: bool = False
     post_only_windows_s: tuple[tuple[float, float], ...] = ()
+    ack_hold_probability: float = 0.0
+    ack_hold_ms: tuple[float, float] = (1000.0, 3000.0)
+    ws_drop_every_s: float = 0.0
+    user_event_drop_share: float = 0.0
+    fill_duplicate_share: float = 0.0
+    fill_reorder_share: float = 0.0
+    fill_reorder_max_ms: float = 1000.0
 
     @classmethod
     def seed_002(cls) -> EnhancedSimConfig:
@@ -213,6 +232,8 @@ class RateLimitConfig(msgspec.Struct, frozen=True, kw_only=True):
         requests_per_usd: Requests added per USDC traded (1).
         cancel_extra_requests: Cancels stay allowed past the budget up to
             ``min(cap + cancel_extra_requests, 2 * cap)``.
+        trickle_interval_s: Past the budget, one other request is still allowed every this
+            many seconds (Hyperliquid: 1 every 10 s); 0 refuses them all.
     """
 
     enabled: bool = False
@@ -220,6 +241,7 @@ class RateLimitConfig(msgspec.Struct, frozen=True, kw_only=True):
     address_initial_requests: int = 10_000
     requests_per_usd: float = 1.0
     cancel_extra_requests: int = 100_000
+    trickle_interval_s: float = 10.0
 
 
 class NonceConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,7 +3,8 @@
 This module owns the random decisions that make the paper venue misbehave the way the real
 one does: orders refused at random, resting orders margin-cancelled later, spurious HTTP 429s,
 websocket drops followed by an outage, and post-only-only windows (as after a network
-upgrade). Each part is off at rate 0. Pure: the caller passes the RNG and the time.
+upgrade), replies held past the client's timeout, periodic websocket cuts, and a
+user stream that loses, repeats or reorders its items. Each part is off at rate 0. Pure: the caller passes the RNG and the time.
 """
 
 from __future__ import annotations
@@ -58,3 +59,25 @@ class FailureModel:
     def post_only_only(self, since_start_s: float) -> bool:
         """True inside a configured post-only window (only ALO orders accepted)."""
         return any(start <= since_start_s < start + length for start, length in self._cfg.post_only_windows_s)
+
+    def ack_hold_ms(self) -> float | None:
+        """For an applied order or modify action: how long to hold its reply back, or None."""
+        if self._cfg.ack_hold_probability > 0 and self._rng.random() < self._cfg.ack_hold_probability:
+            lo, hi = self._cfg.ack_hold_ms
+            return self._rng.uniform(lo, hi)
+        return None
+
+    def drop_user_event(self) -> bool:
+        """True when this orderUpdates or userFills item is not to be sent (state drift)."""
+        share = self._cfg.user_event_drop_share
+        return share > 0 and self._rng.random() < share
+
+    def duplicate_fills(self) -> bool:
+        """True when this userFills frame is to be sent twice."""
+        share = self._cfg.fill_duplicate_share
+        return share > 0 and self._rng.random() < share
+
+    def reorder_fills(self) -> bool:
+        """True when this userFills frame is to be held back behind the user's next one."""
+        share = self._cfg.fill_reorder_share
+        return share > 0 and self._rng.random() < share

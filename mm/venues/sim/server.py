@@ -228,7 +228,13 @@ class VenueServer:
         self.block_times_ms: deque[int] = deque(maxlen=10_000)  # venue time of each block's end
         self._started_s = time.monotonic()
         self.stats: dict[str, int] = {"http_429": 0, "ws_dropped": 0, "outages": 0, "margin_cancels": 0,
-                                      "random_rejections": 0, "market_events": 0}
+                                      "random_rejections": 0, "market_events": 0, "acks_held": 0,
+                                      "order_updates_dropped": 0, "fills_dropped": 0, "fill_frames_duplicated": 0,
+                                      "fill_frames_reordered": 0, "ws_periodic_drops": 0, "restarts": 0}
+        self._held_fill_frames: dict[str, tuple[float, str]] = {}  # user -> (held since, frame)
+        # what the injected drift withheld: ("update", oid, status) or ("fill", oid, tid)
+        self.dropped_user_events: deque[tuple[str, int, int | str]] = deque(maxlen=100_000)
+        self._last_periodic_drop_s = time.monotonic()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -385,7 +391,8 @@ class VenueServer:
         acct = self.engine.account(user)
         assert acct is not None
         budget_err = self.budget.charge(
-            user, wire.action_request_count(req.action), wire.is_cancel_action(req.action), acct.cum_volume_usd
+            user, wire.action_request_count(req.action), wire.is_cancel_action(req.action), acct.cum_volume_usd,
+            now_ms,
         )
         if budget_err is not None:
             return wire.err(budget_err)
@@ -398,11 +405,18 @@ class VenueServer:
             fut: asyncio.Future[wire.ExchangeResponse] = asyncio.get_running_loop().create_future()
             self._block_seq += 1
             self._block_queue.append(_Queued(_block_priority(req.action), self._block_seq, user, req.action, fut))
-            return await fut
-        try:
-            return self._apply_action(user, req.action)
-        finally:
-            self._publish()
+            resp = await fut
+        else:
+            try:
+                resp = self._apply_action(user, req.action)
+            finally:
+                self._publish()
+        if isinstance(req.action, wire.OrderAction | wire.BatchModifyAction | wire.ModifyAction):
+            hold_ms = self.failures.ack_hold_ms()
+            if hold_ms is not None:  # applied already: the reply alone is late
+                self.stats["acks_held"] += 1
+                await asyncio.sleep(hold_ms / 1000.0)
+        return resp
 
     @property
     def n_queued_actions(self) -> int:
@@ -831,21 +845,28 @@ class VenueServer:
                 self._recent_trades[ev.coin].append(d)
                 trades.setdefault(ev.coin, []).append(d)
             elif isinstance(ev, OrderUpdateEvent):
-                updates.setdefault(ev.user, []).append(self._update_json(ev))
+                if self.failures.drop_user_event():
+                    self.stats["order_updates_dropped"] += 1
+                    self.dropped_user_events.append(("update", ev.oid, ev.status))
+                else:
+                    updates.setdefault(ev.user, []).append(self._update_json(ev))
                 if ev.status == OPEN:
                     delay = self.failures.margin_cancel_delay_ms()
                     if delay is not None:
                         asset = self.engine.books[ev.coin].asset
                         heapq.heappush(self._margin_cancels, (now_ms + int(delay), ev.user, asset, ev.oid))
             elif isinstance(ev, FillEvent):
-                fills.setdefault(ev.user, []).append(self._fill_json(ev))
+                if self.failures.drop_user_event():
+                    self.stats["fills_dropped"] += 1
+                    self.dropped_user_events.append(("fill", ev.oid, ev.tid))
+                else:
+                    fills.setdefault(ev.user, []).append(self._fill_json(ev))
         for coin, lst in trades.items():
             self._send_sub(("trades", coin), _dumps(wire.ws_frame("trades", lst)))
         for user, lst in updates.items():
             self._send_sub(("orderUpdates", user), _dumps(wire.ws_frame("orderUpdates", lst)))
         for user, lst in fills.items():
-            self._send_sub(("userFills", user), _dumps(wire.ws_frame("userFills", wire.user_fills_message(user, lst,
-                                                                                                          False))))
+            self._send_fills(user, _dumps(wire.ws_frame("userFills", wire.user_fills_message(user, lst, False))))
         for coin in self.engine.dirty:
             self._l2_changed.add(coin)
             self._mids_changed = True
@@ -855,6 +876,30 @@ class VenueServer:
                 if self._subs.get(("bbo", coin)):
                     self._send_sub(("bbo", coin), _dumps(wire.ws_frame("bbo", self._bbo_json(coin))))
         self.engine.dirty.clear()
+
+    def _send_fills(self, user: str, frame: str) -> None:
+        """A userFills frame, possibly held back behind the next one or sent twice (injected)."""
+        key = ("userFills", user)
+        if not self._subs.get(key):
+            return
+        held = self._held_fill_frames.pop(user, None)
+        if held is None and self.failures.reorder_fills():
+            self.stats["fill_frames_reordered"] += 1
+            self._held_fill_frames[user] = (time.monotonic(), frame)
+            return
+        self._send_sub(key, frame)
+        if held is not None:
+            self._send_sub(key, held[1])
+        if self.failures.duplicate_fills():
+            self.stats["fill_frames_duplicated"] += 1
+            self._send_sub(key, frame)
+
+    def _flush_held_fills(self, now_s: float) -> None:
+        max_s = self.cfg.failures.fill_reorder_max_ms / 1000.0
+        for user, (since_s, frame) in list(self._held_fill_frames.items()):
+            if now_s - since_s >= max_s:
+                del self._held_fill_frames[user]
+                self._send_sub(("userFills", user), frame)
 
     def _push_ctx(self, coin: str) -> None:
         key = ("activeAssetCtx", coin)
@@ -890,6 +935,12 @@ class VenueServer:
         blocks = self.cfg.matching.block_ms > 0
         if not blocks:
             self._publish()
+        if self._held_fill_frames:
+            self._flush_held_fills(now_s)
+        every_s = self.cfg.failures.ws_drop_every_s
+        if every_s > 0 and now_s - self._last_periodic_drop_s >= every_s:
+            self._last_periodic_drop_s = now_s
+            self.drop_websockets()
         # injected disconnects (no new draw while an outage lasts)
         if not self._outage():
             outage_ms = self.failures.disconnect_ms(elapsed_s)
@@ -932,6 +983,34 @@ class VenueServer:
                 client.send(text)
             pushed.add(coin)
         self._l2_changed = changed - pushed
+
+    def drop_websockets(self) -> int:
+        """Cut every Hyperliquid websocket now without a close frame (1006); reconnects are accepted."""
+        n = 0
+        for client in list(self._clients):
+            if ("binance",) in client.subs or client.closed:
+                continue
+            client.abort()
+            n += 1
+        self.stats["ws_periodic_drops"] += n
+        return n
+
+    async def restart(self, down_s: float) -> None:
+        """A restart of the venue's API servers: every connection is cut, nothing listens for
+        ``down_s``, then the same port serves again. The chain's state (books, orders, fills,
+        nonces) is kept, and blocks go on being applied meanwhile."""
+        self.stats["restarts"] += 1
+        for client in list(self._clients):
+            client.abort()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await asyncio.sleep(down_s)
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.cfg.host, self.port, reuse_address=True)
+        await site.start()
+        log.info("paper venue restarted on %s after %.1f s", self.url, down_s)
 
     def trigger_disconnect(self, duration_ms: float) -> None:
         """Cut every websocket now and refuse new ones for ``duration_ms`` (also HTTP if configured)."""
@@ -1180,6 +1259,7 @@ class VenueServer:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         client = _Client(ws, request)
+        client.subs.add(("binance",))  # not cut by drop_websockets (Hyperliquid's socket only)
         if combined:
             client.subs.add(("combined",))
         client.writer = asyncio.create_task(client.run_writer())
