@@ -19,8 +19,10 @@ and ``key_env`` are not consulted: a real key is never sent to the sim by mistak
 nothing secret ever needs to be in a config file or the repository.
 
 **Anywhere else** (live, testnet): nothing is generated. Execution's key comes from
-``[exchange] key_file`` or ``key_env``; risk's from the same place with a ``.risk`` suffix
-on the file (``<key_file>.risk``) or ``_RISK`` on the variable (``<key_env>_RISK``).
+``[exchange] key_file`` or ``key_env``; risk's from ``[risk] key_file`` or ``key_env``, or
+when both are empty from the same place as execution's with a ``.risk`` suffix on the file
+(``<key_file>.risk``) or ``_RISK`` on the variable (``<key_env>_RISK``)
+(``mm.risk.config.RiskConfig.key_source``).
 :func:`provision` loads both and refuses to start the group (:class:`KeySetupError`,
 naming what is missing, never a key) when either cannot be loaded.
 """
@@ -42,8 +44,6 @@ from mm.venues.sim.config import UserConfig, VenueConfig
 Role = Literal["execution", "risk"]
 ROLES: Final[tuple[Role, ...]] = ("execution", "risk")
 ACCOUNT: Final = "account"
-RISK_FILE_SUFFIX: Final = ".risk"
-RISK_ENV_SUFFIX: Final = "_RISK"
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -105,9 +105,8 @@ def load_key(cfg: Config, role: Role) -> AgentKey:
         return AgentKey.from_file(_paper_path(cfg, role))
     if role == "execution":
         return AgentKey.load(x.key_env, x.key_file)
-    if x.key_file:
-        return AgentKey.from_file(x.key_file + RISK_FILE_SUFFIX)
-    return AgentKey.from_env(x.key_env + RISK_ENV_SUFFIX)
+    kind, where = cfg.risk.key_source(x.key_file, x.key_env)
+    return AgentKey.from_file(where) if kind == "file" else AgentKey.from_env(where)
 
 
 def account_address(cfg: Config) -> str:
@@ -156,8 +155,9 @@ def provision(cfg: Config) -> Signers | None:
     try:
         s = signers(cfg)
     except KeyLoadError as exc:
-        where = (f"key_file = {x.key_file!r} (risk: {x.key_file + RISK_FILE_SUFFIX!r})" if x.key_file
-                 else f"key_env = {x.key_env!r} (risk: {x.key_env + RISK_ENV_SUFFIX!r})")
+        kind, risk_where = cfg.risk.key_source(x.key_file, x.key_env)
+        where = ((f"key_file = {x.key_file!r}" if x.key_file else f"key_env = {x.key_env!r}")
+                 + f" (risk: {'key_file' if kind == 'file' else 'key_env'} = {risk_where!r})")
         raise KeySetupError(
             f"{cfg.run.mode} mode ({x.network}) needs two API wallet keys, execution's and risk's, from {where}; "
             f"keys are never generated outside paper mode: {exc}") from None

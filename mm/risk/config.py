@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Final, Literal
 
 import msgspec
 
 from mm.schema import ExposureLevel, SafetyLevel
+from mm.venues.hyperliquid.client_config import _ENV_NAME, _looks_like_key
+
+RISK_KEY_FILE_SUFFIX: Final = ".risk"
+RISK_KEY_ENV_SUFFIX: Final = "_RISK"
 
 N_EXPOSURE_LEVELS = len(ExposureLevel)
 N_SAFETY_LEVELS = len(SafetyLevel)
@@ -68,6 +73,14 @@ class RiskConfig(_Section, frozen=True):
             the fill's direction, net of its fee.
         max_pending_markouts: fills awaiting their markout, kept at most (oldest dropped,
             counted).
+        key_file: path of the file holding risk's own API wallet key (hex, owner-only 0600),
+            used outside paper mode for the independent kill path and position reads; risk
+            signs with a different wallet from execution's (separate nonce stream). Empty:
+            see ``key_env``.
+        key_env: NAME of the environment variable holding risk's key (never the key), used
+            when ``key_file`` is empty. Both empty (the default): derived from ``[exchange]``,
+            ``<exchange.key_file>.risk`` when that is set, else ``<exchange.key_env>_RISK``.
+            In paper mode against the sim none of these is read (generated keys).
     """
 
     capital_usd: float = 100_000.0
@@ -82,6 +95,8 @@ class RiskConfig(_Section, frozen=True):
     reconcile_interval_s: float = 30.0
     markout_horizon_s: float = 5.0
     max_pending_markouts: int = 10_000
+    key_file: str = ""
+    key_env: str = ""
 
     def __post_init__(self) -> None:
         _require(_pos(self.capital_usd), "risk.capital_usd", "must be > 0")
@@ -97,6 +112,22 @@ class RiskConfig(_Section, frozen=True):
         _require(_pos(self.reconcile_interval_s), "risk.reconcile_interval_s", "must be > 0")
         _require(_pos(self.markout_horizon_s), "risk.markout_horizon_s", "must be > 0")
         _require(self.max_pending_markouts >= 1, "risk.max_pending_markouts", "must be >= 1")
+        if self.key_file:
+            _require(not _looks_like_key(self.key_file), "risk.key_file", "must be a path to a key file, not a key")
+        if self.key_env:
+            _require(bool(_ENV_NAME.match(self.key_env)) and len(self.key_env) <= 128, "risk.key_env",
+                     "must be the NAME of an environment variable (letters, digits, underscore), not a key")
+
+    def key_source(self, exchange_key_file: str, exchange_key_env: str) -> tuple[Literal["file", "env"], str]:
+        """Where risk's key is loaded from outside paper mode: ("file", path) or ("env", NAME)
+        (``key_file``, else ``key_env``, else derived from [exchange]; see the fields)."""
+        if self.key_file:
+            return "file", self.key_file
+        if self.key_env:
+            return "env", self.key_env
+        if exchange_key_file:
+            return "file", exchange_key_file + RISK_KEY_FILE_SUFFIX
+        return "env", exchange_key_env + RISK_KEY_ENV_SUFFIX
 
     def cap_usd(self, coin: str) -> float:
         """The notional cap of a coin, USD."""

@@ -70,3 +70,38 @@ min_pairs = 5
 def test_bad_values_name_the_key(text: str, where: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=where.replace(".", r"\.")):
         msgspec.convert(tomllib.loads(text), Sections)
+
+
+def test_risk_key_source_explicit_or_derived() -> None:
+    r = RiskConfig()
+    assert r.key_source("/etc/mm/agent.key", "MM_HL_AGENT_KEY") == ("file", "/etc/mm/agent.key.risk")
+    assert r.key_source("", "MM_HL_AGENT_KEY") == ("env", "MM_HL_AGENT_KEY_RISK")
+    assert RiskConfig(key_env="MM_RISK").key_source("/etc/mm/agent.key", "X") == ("env", "MM_RISK")
+    both = RiskConfig(key_file="/etc/mm/risk.key", key_env="MM_RISK")
+    assert both.key_source("", "X") == ("file", "/etc/mm/risk.key")  # the file takes precedence
+    for bad, key in (({"key_env": "0x" + "ab" * 32}, "risk.key_env"), ({"key_env": "MY-VAR"}, "risk.key_env"),
+                     ({"key_file": "ab" * 32}, "risk.key_file")):
+        with pytest.raises(msgspec.ValidationError, match=key):
+            msgspec.convert({"risk": bad}, Sections)
+
+
+def test_live_loads_risk_key_from_its_own_config(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The explicit [risk] key_file is what risk signs with (a real key file, owner-only)."""
+    from mm.config import parse_config
+    from mm.venues.hyperliquid.keys import AgentKey, write_key_file
+    from procs.paper_keys import KeySetupError, load_key, provision
+
+    ex_key, risk_key = "0x" + "1" * 64, "0x" + "2" * 64
+    write_key_file(tmp_path / "risk-wallet.key", risk_key)
+    text = (f'[run]\nmode = "live"\nstate_dir = "{tmp_path}"\n[venues]\nhl_http_url = "https://api.hyperliquid.xyz"\n'
+            f'[exchange]\nnetwork = "mainnet"\nkey_env = "MM_TEST_EXEC_KEY"\n'
+            f'[risk]\nkey_file = "{tmp_path / "risk-wallet.key"}"\n')
+    cfg = parse_config(text)
+    monkeypatch.setenv("MM_TEST_EXEC_KEY", ex_key)
+    monkeypatch.setenv("MM_TEST_EXEC_KEY_RISK", ex_key)  # the derived place is not consulted any more
+    assert load_key(cfg, "risk").address == AgentKey.from_file(tmp_path / "risk-wallet.key").address
+    s = provision(cfg)
+    assert s is not None and s.risk == load_key(cfg, "risk").address != s.execution
+    (tmp_path / "risk-wallet.key").unlink()
+    with pytest.raises(KeySetupError, match="risk: key_file = "):
+        provision(cfg)
