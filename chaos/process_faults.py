@@ -1,0 +1,249 @@
+"""Process-level faults of the paper group: kill -9 of each process mid-trading, and a wall-clock jump.
+
+``kill9``: one trading group (orders resting at the sim venue under the paper account);
+for each process in turn (feed, feature, alpha, monitor, risk, execution, venue) while
+orders rest: ``SIGKILL``, then measured from the kill:
+
+- detection: the supervisor's loss time of the process (``last_loss_ns``, monotonic);
+- action: the supervisor's policy (procs/supervisor.py, config [supervisor]): a process in
+  ``kill_on_loss`` (execution, risk) trips the kill switch (time of the trip), and every
+  ``restartable`` one is started again (time until the new pid heartbeats, read from the
+  heartbeat table every 10 ms);
+- after a trip: time until the venue lists no open order of the account (bound: the kill
+  path's, ``escalation.kill_cancel_deadline_ms`` + ``exchange.kill_deadline_s``);
+- after recovery (switch reset, orders resting again): orders orphaned, the open orders at
+  the venue that are not the live execution's (their cloid does not carry its session id),
+  must be 0; the largest difference between risk's positions and the venue's, must be 0;
+  other processes restarted as collateral, must be 0.
+
+``wall_clock_jump``: a trading group whose every process except the venue (the outside
+world) sees the wall clock (``time.time``/``time_ns``) jump +1 h and then -2 h while it
+trades (chaos/wallclock/sitecustomize.py rewrites them from a file): no watchdog loss, no
+kill switch trip, no restart, the pipeline latency stays sane (it is measured on the
+monotonic clock: a leak of wall time into it would show an hour), orders keep being sent
+and answered after each jump, and the venue refuses no nonce.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from chaos.group import REPO, Group, VenueView, eventually, mmctl, position_diff, proc
+from chaos.table import Ctx, Row, Scenario, check
+from ipc.heartbeat import HeartbeatTable, ProcState
+from ipc.killswitch import KillSwitch
+from mm.config import Config, load_config
+from procs.paper_keys import signers
+
+KILL_ORDER = ("feed", "feature", "alpha", "monitor", "risk", "execution", "venue")
+SESSION_RE = re.compile(r"execution\[\d+\] execution: session ([0-9a-f]{16})")
+
+
+def kill_bound_s(cfg: Config) -> float:
+    """The kill path's bound: execution's deadline to confirm, then risk's own cancel deadline."""
+    assert cfg.exchange is not None
+    return cfg.escalation.kill_cancel_deadline_ms / 1000.0 + cfg.exchange.kill_deadline_s
+
+
+def sessions(g: Group) -> list[str]:
+    return SESSION_RE.findall(g.full_log())
+
+
+def orphans(venue: VenueView, session: str) -> list[dict[str, Any]]:
+    """Open orders of the account that are not the live execution's (cloid 0x + session + n)."""
+    return [o for o in venue.open_orders() if str(o.get("cloid") or "")[2:18] != session]
+
+
+class TradingGroup:
+    """A trading group with its venue view, heartbeat table and kill switch attached."""
+
+    def __init__(self, tmp: Path, overrides: str = "", env: dict[str, str] | None = None) -> None:
+        self.g = Group.trading(tmp, overrides, env=env)
+        self.cfg = load_config(str(self.g.config))
+
+    def __enter__(self) -> TradingGroup:
+        self.g.start(180)
+        gf = self.g.group_file()
+        self.hb = HeartbeatTable.attach(gf["heartbeat"])
+        self.ks = KillSwitch.attach(gf["killswitch"])
+        self.venue = VenueView(self.cfg.venues.hl_http_url, signers(self.cfg).account)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.hb.close()
+        self.ks.close()
+        self.g.stop()
+
+    def resting(self, timeout_s: float = 90.0) -> list[dict[str, Any]]:
+        def got() -> list[dict[str, Any]]:
+            try:
+                return self.venue.open_orders()
+            except OSError:
+                return []
+        out: list[dict[str, Any]] = eventually(got, timeout_s, "orders resting at the venue", self.g.log)
+        return out
+
+    def venue_clean_after(self, t0_ns: int, timeout_s: float) -> int | None:
+        """Monotonic ns of the first read (after ``t0_ns``) that lists no open order."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                n = len(self.venue.open_orders(timeout_s=2.0))
+            except OSError:
+                n = -1
+            now = time.monotonic_ns()
+            if n == 0:
+                return now
+            time.sleep(0.02)
+        return None
+
+
+def _kill_one(tg: TradingGroup, name: str, bound_s: float, grace_s: float) -> list[Row]:
+    g = tg.g
+    sc = f"kill9_{name}"
+    tg.resting()
+    st0 = g.status()
+    restarts0 = {p["name"]: p["restarts"] for p in st0["processes"]}
+    row = tg.hb.row(name)
+    old_pid = int(row.get("pid"))
+    epoch0 = tg.ks.epoch()
+    kill_ns = time.monotonic_ns()
+    os.kill(old_pid, signal.SIGKILL)
+    restart_ns = trip_ns = None
+    deadline = time.monotonic() + grace_s + 30
+    while time.monotonic() < deadline:
+        if trip_ns is None and tg.ks.epoch() != epoch0 and tg.ks.tripped():
+            trip_ns = int(tg.ks.state()["ts_ns"])
+        pid = int(row.get("pid"))
+        if (pid not in (0, old_pid) and row.get("state") == ProcState.RUNNING and row.get("ts_ns") > kill_ns):
+            restart_ns = time.monotonic_ns()
+            break
+        time.sleep(0.01)
+    st = g.status()
+    p = proc(st, name)
+    if trip_ns is None and st["killswitch"]["tripped"] and st["killswitch"]["ts_ns"] > kill_ns:
+        trip_ns = int(st["killswitch"]["ts_ns"])
+    if p["last_loss_ns"] > kill_ns:
+        rows = [check(sc, "detection", (p["last_loss_ns"] - kill_ns) / 1e6, "ms", "<=", 1000.0, p["last_loss_reason"])]
+    else:
+        rows = [Row(sc, "detection", -1, "ms", "<= 1000 ms", False, "the supervisor recorded no loss")]
+    must_trip = name in tg.cfg.supervisor.kill_on_loss
+    if must_trip:
+        ok = trip_ns is not None
+        rows.append(check(sc, "kill switch", (trip_ns - kill_ns) / 1e6 if ok else -1, "ms", "<=", 1000.0,
+                          st["killswitch"]["reason"]) if ok
+                    else Row(sc, "kill switch", -1, "ms", "<= 1000 ms", False, "not tripped"))
+        clean_ns = tg.venue_clean_after(kill_ns, bound_s + 10)
+        rows.append(check(sc, "venue clean", (clean_ns - kill_ns) / 1e9 if clean_ns else float("inf"), "s", "<=",
+                          bound_s, "kill -> the venue lists no open order of the account"))
+    else:
+        rows.append(check(sc, "kill switch trips", 0 if trip_ns is None else 1, "", "==", 0,
+                          "not in kill_on_loss: trading goes on"))
+    rows.append(check(sc, "restart", (restart_ns - kill_ns) / 1e9 if restart_ns is not None else float("inf"), "s", "<=",
+                      grace_s, "new pid heartbeating (restartable; bound: startup_grace_ms)"))
+    g.wait_healthy(90)
+    if tg.ks.tripped():
+        r = mmctl(g.run_dir, "reset-kill")
+        assert r.returncode == 0, r.stderr
+    tg.resting(120)
+    session = sessions(g)[-1]
+    # an order of the killed life may still be landing and be cancelled: count what stays
+    deadline = time.monotonic() + 10
+    left = orphans(tg.venue, session)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = orphans(tg.venue, session)
+    rows.append(check(sc, "orders orphaned", len(left), "", "==", 0,
+                      f"open at the venue, not execution session {session}" + (f": {left[:2]}" if left else "")))
+    try:
+        eventually(lambda: position_diff(g.risk_positions(), tg.venue.positions()) == 0.0, 30,
+                   "risk's position to equal the venue's")
+    except AssertionError:
+        pass
+    diff = position_diff(g.risk_positions(), tg.venue.positions())
+    rows.append(check(sc, "position mismatch", diff, "", "==", 0, f"venue {tg.venue.positions()}"))
+    st = g.status()
+    collateral = [q["name"] for q in st["processes"] if q["name"] != name and q["restarts"] != restarts0[q["name"]]]
+    rows.append(check(sc, "collateral restarts", len(collateral), "", "==", 0, ",".join(collateral)))
+    return rows
+
+
+def run_kill9(ctx: Ctx) -> list[Row]:
+    rows: list[Row] = []
+    only = ctx.params.get("processes", KILL_ORDER)
+    with TradingGroup(ctx.tmp) as tg:
+        bound_s = kill_bound_s(tg.cfg)
+        grace_s = tg.cfg.supervisor.startup_grace_ms / 1000.0
+        for name in only:
+            try:
+                rows.extend(_kill_one(tg, name, bound_s, grace_s))
+            except Exception as exc:  # one process's failure is a failed row; the others still run
+                rows.append(Row(f"kill9_{name}", "scenario ran", 0, "", "completes", False,
+                                f"{type(exc).__name__}: {str(exc)[:300]}"))
+                try:
+                    tg.g.wait_healthy(60)
+                    if tg.ks.tripped():
+                        mmctl(tg.g.run_dir, "reset-kill")
+                except AssertionError:
+                    break
+    return rows
+
+
+# --------------------------------------------------------------------------- wall clock
+
+
+def _ex_published(g: Group) -> int:
+    return int(next(c for c in g.status()["channels"] if c["channel"] == "ex")["published"])
+
+
+def run_wall_clock_jump(ctx: Ctx) -> list[Row]:
+    sc = "wall_clock_jump"
+    offset_file = ctx.tmp / "wall_offset_ns"
+    offset_file.write_text("0")
+    env = {"PYTHONPATH": f"{REPO / 'chaos' / 'wallclock'}{os.pathsep}{REPO}",
+           "MM_CHAOS_WALL_OFFSET_FILE": str(offset_file), "MM_CHAOS_WALL_EXEMPT": "procs.venue"}
+    dwell_s = 6.0 if ctx.quick else 20.0
+    rows: list[Row] = []
+    with TradingGroup(ctx.tmp, env=env) as tg:
+        g = tg.g
+        tg.resting()
+        mark = len(g.full_log())
+        restarts0 = sum(p["restarts"] for p in g.status()["processes"])
+        trips0 = tg.ks.state()["trips"]
+        progress = []
+        for offset_ns in (3_600 * 10**9, -3_600 * 10**9):  # +1 h, then 1 h before the real time
+            before = _ex_published(g)
+            offset_file.write_text(str(offset_ns))
+            time.sleep(dwell_s)
+            progress.append(_ex_published(g) - before)
+        offset_file.write_text("0")
+        log = g.full_log()[mark:]
+        st = g.status()
+        lat_max_ms = max(p["latency_max_us"] for p in st["processes"]) / 1e3
+        lost = [ln for ln in log.splitlines() if "watchdog:" in ln]
+        nonce = [ln for ln in log.splitlines() if "nonce" in ln.lower()]
+        rows += [
+            check(sc, "watchdog losses", len(lost), "", "==", 0, lost[0][-150:] if lost else "heartbeats on monotonic"),
+            check(sc, "kill switch trips", tg.ks.state()["trips"] - trips0, "", "==", 0),
+            check(sc, "restarts", sum(p["restarts"] for p in st["processes"]) - restarts0, "", "==", 0),
+            check(sc, "pipeline latency max", lat_max_ms, "ms", "<=", 5000.0,
+                  "whole run, every process (an hour would show a wall-clock leak)"),
+            check(sc, "ex msgs after +1 h", progress[0], "", ">", 0, "orders/events still flowing"),
+            check(sc, "ex msgs after -1 h", progress[1], "", ">", 0, "orders/events still flowing"),
+            check(sc, "nonce complaints", len(nonce), "", "==", 0, nonce[0][-150:] if nonce else ""),
+        ]
+        tg.resting(30)
+    return rows
+
+
+SCENARIOS = [
+    Scenario("kill9", run_kill9, fast=False,
+             doc="kill -9 of each process mid-trading: detection, kill switch/restart, orphans, position mismatch"),
+    Scenario("wall_clock_jump", run_wall_clock_jump, fast=False,
+             doc="wall clock +1 h then -1 h under a trading group: no loss, no trip, latency on monotonic"),
+]
