@@ -287,22 +287,26 @@ def nonces(ctx: Ctx) -> list[Row]:
         async def paced(client: ExchangeClient, one: Callable[[int], Coroutine[Any, Any, ActionResult]]) -> dict[str, int]:
             got = {"sent": 0, "nonce_rejections": 0, "other_rejections": 0, "unknown": 0}
             await client.start()
-            try:
+
+            async def send(i: int) -> None:
+                res = await one(i)
+                got["sent"] += 1
+                if res.outcome == "rejected":
+                    got["nonce_rejections" if "nonce" in res.error.lower() else "other_rejections"] += 1
+                elif res.outcome == "unknown":
+                    got["unknown"] += 1
+
+            try:  # each action its own task at its due time, as execution sends them (several in flight)
                 t0 = time.monotonic()
                 i = 0
+                tasks = []
                 while time.monotonic() - t0 < duration_s:
-                    due = t0 + i / per_signer
-                    wait = due - time.monotonic()
+                    wait = t0 + i / per_signer - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
-                    res = await one(i)
-                    got["sent"] += 1
-                    if res.outcome == "rejected":
-                        key = "nonce_rejections" if "nonce" in res.error.lower() else "other_rejections"
-                        got[key] += 1
-                    elif res.outcome == "unknown":
-                        got["unknown"] += 1
+                    tasks.append(asyncio.ensure_future(send(i)))
                     i += 1
+                await asyncio.gather(*tasks)
             finally:
                 await client.close()
             got["nonce_errors_seen"] = client.stats["nonce_errors"]
