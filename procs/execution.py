@@ -23,24 +23,39 @@ constraints, the OMS and its limits). This process:
 - on a clean stop: cancels everything (bounded) and unsets the dead man's switch.
 
 Without an ``[exchange]`` section there is no client: the engine decides, nothing is sent.
+
+Run recording (live/replay parity, :mod:`mm.recording.run`): the engine journals every
+state-changing call; each flush appends them, and the OMS's events and the audit records
+published, to
+``<state_dir>/runs/<run_id>/execution-*.mmrec``, after a manifest (config and model file
+hashes, the session id and the variants' seed, the venue's symbol specs). ``mmctl replay
+--run`` feeds that journal to a fresh engine and must reproduce every audit record.
+
+Variants (``[[variants]]``, :mod:`mm.execution.variants`): simulated in the engine; their
+figures are written to the run's ``variants.json`` every ``VARIANTS_PERIOD_NS``; an
+operator's ``mmctl variants --activate`` leaves a request file that this process applies
+(the switch is a journaled engine call) and answers with the evidence in
+``activations.jsonl``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
 import time
+from pathlib import Path
+from typing import Any
 
-from mm.audit.record import from_decision, rate_budget, shrink_to_fit
-from mm.execution.decision import DecisionRecord
-from mm.execution.engine import ExecutionEngine
+import msgspec
+
+from mm.audit.record import CycleDecisionRecord, shrink_to_fit
+from mm.execution.engine import ExecutionEngine, engine_models
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest
 from mm.execution.mode_handlers import SymbolSpec
-from mm.execution.models import ExpFillModel, FillModelBySymbol, HeuristicQueueValue, QueueValueBySymbol
-from mm.execution.models import FillModel as FillModelP
-from mm.execution.models import QueueValueModel as QueueValueModelP
-from mm.models.fill_survival import FillSurvivalModel
-from mm.models.queue_value import QueueValueModel as FittedQueueValue
+from mm.execution.models import FillModelBySymbol, QueueValueBySymbol
+from mm.recording.run import RunRecorder, config_manifest, sha256_file, write_json_atomic
 from mm.schema import AlphaSignal, AnyMessage, ControlState, StateSnapshot
 from mm.venues.hyperliquid.kill_path import KillReport
 from procs.exec_io import ExchangeIO, StartReport, kill_confirmation, venue_order
@@ -55,6 +70,8 @@ IO_POLL_IDLE_NS = 10_000_000  # and this often otherwise (user stream: fills, or
 SWEEP_RETRY_NS = 250_000_000  # a kill sweep that did not confirm is run again after this
 STOP_SWEEP_S = 2.0  # clean stop: time allowed to cancel everything (within the shutdown timeout)
 STATS_PERIOD_NS = 60_000_000_000
+VARIANTS_PERIOD_NS = 2_000_000_000  # variants.json rewritten, activation requests looked for
+ACTIVATE_REQUEST = "activate.request.json"
 
 
 class ExecutionWorker(Worker):
@@ -88,32 +105,46 @@ class ExecutionWorker(Worker):
             specs = [SymbolSpec(c, i, sz.get(c, cfg.execution.default_sz_decimals)) for i, c in enumerate(symbols)]
             log.warning("no [exchange] section: no venue client; execution decides but sends no order")
         qv, fill = self._fitted_models(symbols)
+        variant_seed = secrets.randbits(63)
         self.engine = ExecutionEngine(len(symbols), cfg.execution, specs, queue_model=qv, fill_model=fill,
-                                      session_id=self.session_id)
+                                      session_id=self.session_id, variants=cfg.variants, variant_seed=variant_seed,
+                                      journal=True)
+        self.recorder = RunRecorder(cfg.run.state_dir, self.run_id, "execution", {
+            **config_manifest(self.config_path),
+            "models": self._model_hashes(symbols),
+            "seeds": {"session_id": self.session_id, "variant_seed": variant_seed},
+            "symbols": symbols,
+            "specs": [[s.name, s.asset, s.sz_decimals] for s in specs],
+            "audit_payload_capacity": self.writers["audit"].ring.payload_capacity,
+            "variants": [v.name for v in cfg.variants],
+        })
+        self.run_path: Path = self.recorder.dir
+        self._last_variants_ns = now_ns
+        log.info("execution: run recording in %s", self.run_path)
         log.info("execution: session %016x (the first 16 hex digits of every cloid of this life)", self.session_id)
         if report is not None:
             self._load_start(report, now_ns)
 
     def _fitted_models(self, symbols: list[str]) -> tuple[QueueValueBySymbol, FillModelBySymbol]:
         """Per coin: the fitted queue-value and fill-survival files of [models] dir, else the
-        heuristic baselines (the log says which). Queue value is net of the configured fee."""
-        mcfg = self.cfg.execution.models
-        qv: dict[int, QueueValueModelP] = {}
-        fill: dict[int, FillModelP] = {}
-        for i, coin in enumerate(symbols):
-            raw = model_bytes(self.cfg, coin, "queue_value")
-            if raw is not None:
-                try:
-                    qv[i] = FittedQueueValue.from_bytes(raw, maker_fee_bps=mcfg.maker_fee_bps)
-                except ValueError as exc:
-                    log.error("queue value model for %s is invalid (%s); using the heuristic", coin, exc)
-            raw = model_bytes(self.cfg, coin, "fill_survival")
-            if raw is not None:
-                try:
-                    fill[i] = FillSurvivalModel.from_bytes(raw)
-                except ValueError as exc:
-                    log.error("fill survival model for %s is invalid (%s); using the baseline", coin, exc)
-        return (QueueValueBySymbol(qv, HeuristicQueueValue(mcfg)), FillModelBySymbol(fill, ExpFillModel(mcfg)))
+        heuristic baselines (the log says which; mm.execution.engine.engine_models)."""
+        qv, fill, errors = engine_models(symbols, self.cfg.execution.models,
+                                         lambda coin, name: model_bytes(self.cfg, coin, name))
+        for e in errors:
+            log.error("%s", e)
+        return qv, fill
+
+    def _model_hashes(self, symbols: list[str]) -> dict[str, str]:
+        """SHA-256 of every model file present under [models] dir for our coins (any process's)."""
+        out: dict[str, str] = {}
+        for coin in symbols:
+            d = os.path.join(self.cfg.models.dir, coin)
+            if os.path.isdir(d):
+                for name in sorted(os.listdir(d)):
+                    path = os.path.join(d, name)
+                    if os.path.isfile(path):
+                        out[f"{coin}/{name}"] = sha256_file(path)
+        return out
 
     def _load_start(self, rep: StartReport, now_ns: int) -> None:
         """The start reconciliation's result into the engine: positions, and anything still open."""
@@ -154,6 +185,10 @@ class ExecutionWorker(Worker):
         self.engine.tick(now_ns, self.killed)
         self._kill_duty(now_ns)
         self._flush(now_ns)
+        if now_ns - self._last_variants_ns >= VARIANTS_PERIOD_NS:
+            self._last_variants_ns = now_ns
+            self._variants_duty(now_ns)
+        self.recorder.maybe_flush(now_ns)
         if now_ns - self._last_stats_ns >= STATS_PERIOD_NS:
             self._last_stats_ns = now_ns
             self._log_stats()
@@ -179,11 +214,14 @@ class ExecutionWorker(Worker):
                 if not self.dropped_requests:
                     log.warning("no venue client: dropping the engine's requests (no [exchange] section)")
                 self.dropped_requests += len(reqs)
+        for op, args in eng.drain_inputs():
+            self.recorder.input(op, args, now_ns)
         for ev in eng.drain_events():
             self.publish("ex", ev)
-        records = eng.drain_records()
+            self.recorder.output(ev, now_ns)
+        records = eng.drain_audit(self.cfg.run.symbols)
         if records:
-            self.publish_decision_records(records)
+            self.publish_decision_records(records, now_ns)
 
     def _no_order_past_the_switch(self, reqs: list[ExchangeRequest | InfoRequest],
                                   now_ns: int) -> list[ExchangeRequest | InfoRequest]:
@@ -204,22 +242,56 @@ class ExecutionWorker(Worker):
             out.extend(self.engine.drain_requests())
         return out
 
-    def publish_decision_records(self, records: list[DecisionRecord]) -> None:
+    def publish_decision_records(self, records: list[CycleDecisionRecord], now_ns: int) -> None:
         """One audit record per cycle on the audit ring (the monitor writes them to files, off
-        this hot path); a record too large for a slot is shrunk, never dropped silently."""
+        this hot path) and in the run recording; a record too large for a slot is shrunk,
+        never dropped silently."""
         writer = self.writers["audit"]
-        now_ns = time.monotonic_ns()
-        rate = rate_budget(self.engine.oms.limiter, now_ns)
-        for d in records:
-            view = self.engine.views[d.symbol_id]
-            rec = from_decision(
-                d, symbol=self.cfg.run.symbols[d.symbol_id], signal=view.signal,
-                snapshot_ts_ns=view.snapshot.ts_ns if view.snapshot is not None else 0, rate=rate,
-            )
-            _, payload = shrink_to_fit(rec, writer.ring.payload_capacity, self.codec.encode)
+        for rec in records:
+            shrunk, payload = shrink_to_fit(rec, writer.ring.payload_capacity, self.codec.encode)
             writer.push(payload)
+            self.recorder.output(shrunk, now_ns)
         self.records_out += len(records)
         self.hb.add("msgs_out", len(records))
+
+    # ------------------------------------------------------------------ variants
+
+    def _variants_duty(self, now_ns: int) -> None:
+        """variants.json rewritten; an operator's activation request applied and answered."""
+        eng = self.engine
+        if not eng.variants.tracks:
+            return
+        write_json_atomic(self.run_path / "variants.json", {
+            "run_id": self.run_id, "wall_ns": time.time_ns(), "ts_ns": now_ns,
+            "active": eng.variants.active_name, "variants": eng.variants.stats(),
+        })
+        req_path = self.run_path / ACTIVATE_REQUEST
+        if not req_path.exists():
+            return
+        try:
+            req: dict[str, Any] = json.loads(req_path.read_text())
+            name, reason = str(req["name"]), str(req.get("reason", ""))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("variants: unreadable activation request %s (%s); ignored", req_path, exc)
+            req_path.unlink(missing_ok=True)
+            return
+        req_path.unlink(missing_ok=True)
+        evidence = eng.variants.stats()
+        try:
+            before = eng.variants.active_name
+            eng.activate_variant(name, now_ns)
+        except ValueError as exc:
+            outcome: dict[str, Any] = {"ok": False, "error": str(exc)}
+            log.error("variants: activation of %r refused: %s", name, exc)
+        else:
+            outcome = {"ok": True, "from": before, "to": name}
+            log.warning("variants: active parameters switched from %s to %s by the operator (%s)", before, name,
+                        reason)
+        line = {"wall_ns": time.time_ns(), "ts_ns": now_ns, "name": name, "reason": reason,
+                "requested_by": req.get("user", ""), **outcome, "evidence": evidence}
+        with open(self.run_path / "activations.jsonl", "ab") as fh:
+            fh.write(msgspec.json.encode(line) + b"\n")
+        self._flush(now_ns)
 
     # ------------------------------------------------------------------ the kill switch
 
@@ -270,6 +342,10 @@ class ExecutionWorker(Worker):
                  oms.orphans_adopted, oms.unknown_fills, self.io.dead_mans_status())
 
     def on_stop(self, now_ns: int) -> None:
+        self._flush(now_ns)
+        if self.engine.variants.tracks:
+            self._variants_duty(now_ns)
+        self.recorder.close()
         if self.io is None:
             return
         self._log_stats()
