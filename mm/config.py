@@ -19,6 +19,7 @@ from msgspec import Meta
 
 from mm.audit.config import MonitorConfig
 from mm.execution.config import ExecutionConfig
+from mm.execution.variants import VariantSpec
 from mm.graduation.exposure import ExposureConfig
 from mm.risk.config import EscalationConfig, PromotionConfig, RiskConfig, ShadowConfig, ValidationConfig
 from mm.venues.hyperliquid.client_config import ExchangeClientConfig
@@ -234,8 +235,14 @@ class Config(_Section, frozen=True):
     models: ModelsConfig = msgspec.field(default_factory=ModelsConfig)
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
     venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
+    # [[variants]]: execution parameter variants run in shadow beside the active policy
+    # (mm.execution.variants.VariantSpec: name, set = {dotted ExecutionConfig key = value}).
+    variants: list[VariantSpec] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variants: duplicate names in {names}")
         if self.run.mode == "live" and self.venues.hl_http_url.startswith("http://127."):
             raise ValueError("run.mode = 'live' but venues.hl_http_url points at loopback")
         if self.run.mode == "live" and (self.exchange is None or self.exchange.network != "mainnet"):

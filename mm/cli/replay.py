@@ -132,6 +132,9 @@ def print_dataset(doc: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--run" in (sys.argv[1:] if argv is None else argv):  # a recorded run's parity replay
+        from mm.cli.replay_run import main as replay_run_main
+        return replay_run_main(argv)
     ap = argparse.ArgumentParser(prog="mmctl replay", description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--data", default="generated",
                     help="comma list of: real (2025-09-04) | real:DAY | generated | PATH to a recorder directory")
