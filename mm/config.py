@@ -132,7 +132,18 @@ class SupervisorConfig(_Section, frozen=True):
 
 class CoresConfig(_Section, frozen=True):
     """``[cores]`` CPU core per process. -1 leaves a process unpinned. On a machine with fewer
-    cores than named, cores are shared (core % ncpu) and the supervisor says so."""
+    cores than named, cores are shared (core % ncpu) and the supervisor says so.
+
+    supervisor: core of the supervisor (watchdog, control socket), or -1.
+    feed: core of the feed process (venue websockets -> md ring), or -1.
+    feature: core of the feature process (book, features -> snap ring), or -1.
+    alpha: core of the alpha process (lead-lag, target inventory -> sig ring), or -1.
+    execution: core of the execution process (state machine, OMS, signed client), or -1.
+    risk: core of the risk process (limits, escalation, graduation, kill path), or -1.
+    venue: core of the sim venue (paper mode only), or -1.
+    monitor: core of the monitor (audit files, metrics, dashboard); -1 (unpinned) by
+        default: it is off the hot path.
+    """
 
     supervisor: Annotated[int, Meta(ge=-1)] = 0
     feed: Annotated[int, Meta(ge=-1)] = 1
@@ -274,9 +285,14 @@ def parse_config(text: str, source: str = "<config>") -> Config:
 
 def _explain(msg: str) -> str:
     # msgspec says "... - at `$.ipc.slot_count`"; lead with the key, as a TOML user reads it.
+    # The allowed range (mm.configref, from the same structs as docs/config.md) follows.
     if " - at `$." in msg:
         text, _, path = msg.rpartition(" - at `$.")
-        return f"[{path.rstrip('`')}] {text}"
+        key = path.rstrip("`")
+        from mm.configref import allowed_hint
+
+        hint = allowed_hint(key)
+        return f"[{key}] {text}" + (f" ({hint})" if hint else "")
     return msg
 
 

@@ -307,6 +307,15 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
         reduce_taker_min_urgency: urgency at or above which the excess over the maximum
             is also taken with a reduce-only IOC, in [0, 1].
         sigma_sample_ms: ms per sample of ``sigma_ewma`` (the feature engine's), > 0.
+
+    Sub-tables:
+        models: ``[execution.models]``, the heuristic queue-value and fill-probability
+            baselines (used where no fitted model file is loaded).
+        glft: ``[execution.glft]``, parameters of the GLFT baseline policy.
+        diff: ``[execution.diff]``, tolerance bands of the order diff.
+        oms: ``[execution.oms]``, the order lifecycle's timers and per-symbol limits.
+        rate_limit: ``[execution.rate_limit]``, Hyperliquid's request limits as execution
+            accounts them.
     """
 
     policy: Literal["state_machine", "glft", "touch"] = "state_machine"
