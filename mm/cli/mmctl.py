@@ -239,6 +239,7 @@ OFFLINE_VERBS: dict[str, tuple[str, str]] = {
     "train": ("mm.cli.train", "fit the models offline"),
     "audit": ("mm.cli.audit", "query the decision audit files"),
     "replay": ("mm.cli.replay", "replay recorded or generated data through the live objects, report"),
+    "sweep": ("mm.cli.sweep", "search execution parameters (Optuna) over replay jobs, locally or on Dask/Ray"),
     "runs": ("mm.cli.runs", "list recorded runs (inputs journal, manifest) and their files"),
     "variants": ("mm.cli.variants", "parameter variants in shadow: live comparison, --activate NAME"),
     "import": ("mm.cli.importdata", "import the shared real recording (or raw frames) into .mmrec files"),

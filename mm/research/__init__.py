@@ -1,0 +1,1 @@
+"""Research loop: parameter search over replay jobs (``mmctl sweep``); pure parts only."""
