@@ -246,12 +246,18 @@ def sections(root: type | None = None) -> list[Section]:
         root = Config
     out: list[Section] = []
 
-    def walk(cls: type, path: str, title: str) -> None:
+    def walk(cls: type, path: str, title: str, note: str = "") -> None:
         doc = inspect.getdoc(cls) or ""
         summary = doc.split("\n\n")[0].replace("\n", " ").strip()
+        summary = re.sub(r"^``\[[^`]*\]``:?\s*", "", summary).strip()
+        summary = (summary[:1].upper() + summary[1:]) if summary else ""
+        note = re.sub(r"^\[[\w.]+\]:\s*", "", note)
+        note = note[:1].upper() + note[1:]
+        if note and note not in summary:
+            summary = f"{summary} {note}".strip()
         sec = Section(path, title, cls.__name__, summary)
         docs = field_docs(cls)
-        nested: list[tuple[str, str, type]] = []
+        nested: list[tuple[str, str, type, str]] = []
         for f in mi.type_info(cls).fields:  # type: ignore[attr-defined]
             key = f"{path}.{f.encode_name}" if path else f.encode_name
             meaning = docs.get(f.name, "")
@@ -264,7 +270,7 @@ def sections(root: type | None = None) -> list[Section]:
                     sub_path, sub_title = f"{key}.<KEY>", f"[{key}.<KEY>]"
                 else:
                     sub_path, sub_title = key, f"[[{key}]]"
-                nested.append((sub_path, sub_title, scls))
+                nested.append((sub_path, sub_title, scls, meaning if not path else ""))
                 if path:  # the root's fields are the sections themselves
                     sec.keys.append(Key(key, _type_str(f.type), _default_str(f), "", f"see {sub_title}", meaning))
                 continue
@@ -272,8 +278,8 @@ def sections(root: type | None = None) -> list[Section]:
                                 allowed_of(f.type), meaning))
         if path:
             out.append(sec)
-        for sub_path, sub_title, scls in nested:
-            walk(scls, sub_path, sub_title)
+        for sub_path, sub_title, scls, sub_note in nested:
+            walk(scls, sub_path, sub_title, sub_note)
 
     walk(root, "", "")
     return out
