@@ -424,7 +424,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                   "slice": f"first {WARMUP_S + QUICK_SPAN_S:.0f} s" if quick else "whole recording"},
         "coins": {},
     }
-    coins = ["BTC"] if quick else list(COINS)
+    coins = ["WLFI"] if quick else list(COINS)  # quick: the coin with the most fills in a short slice
     for c in coins:
         r = cross_check(c, quick)
         out["coins"][c] = r
