@@ -402,7 +402,7 @@ def fit_logistic_nonneg(x: FloatArr, y: FloatArr, lam: float, iters: int = 50) -
     # scale only (no centring): keeps the sign constraint on the raw weights
     xs = np.column_stack([np.ones(n), x / sd])
     free = np.ones(p, dtype=bool)
-    beta = np.zeros(p + 1)
+    beta: FloatArr = np.zeros(p + 1)
     for _ in range(3 * p + 3):
         beta = _logistic_newton(xs, y, free, lam, iters, beta)
         w = beta[1:]

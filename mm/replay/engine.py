@@ -80,6 +80,7 @@ from mm.schema import (
     OrderEvent,
     RefPrice,
     StateSnapshot,
+    Toxicity,
     Trade,
     Venue,
 )
@@ -466,7 +467,9 @@ class ReplayEngine:
             n_p = n_a = bad = quoted = 0
             view = ex.views[rec.symbol_id]
             snap = view.snapshot
-            pos = positive_qv_sides(ex.qv, view.grid, snap, offsets, join) if snap is not None else 0
+            # a Toxic verdict predicts an adverse move the queue value may not carry: no opportunity then
+            pos = (positive_qv_sides(ex.qv, view.grid, snap, offsets, join)
+                   if snap is not None and rec.toxicity < Toxicity.TOXIC else 0)
             for tg in rec.targets:
                 if tg.aggressive:
                     n_a += 1

@@ -17,8 +17,9 @@ Targets are issue 17's (the seed's, where laxer, in brackets).
 - queue-value-negative -> no quote: 1 - (passive, non-reduce-only targets outside
   InventoryReduce with queue value < 0 or missing) / (such targets). Target 100%.
 - quoting uptime when queue value is positive: time with a passive quote set on a side
-  whose best candidate level has net queue value > 0 (``ModeRow.qv_pos_sides``, evaluated
-  every cycle with the run's own queue-value model) / time with such a side. Target >= 85%.
+  whose best candidate level has net queue value > 0 and the flow is not Toxic
+  (``ModeRow.qv_pos_sides``, evaluated every cycle with the run's own queue-value model) /
+  time with such a side. Target >= 85%.
   The note gives the seed's figure (time in Maker / time with toxicity below Toxic).
 - lead-lag signal latency: per labelled cascade, first alpha signal whose skew has the
   cascade's sign at or after the Binance start, in ms. Target <= 100 ms (seed < 150 ms).
