@@ -156,6 +156,7 @@ class GraduationController:
         self._positive = 0
         self.state_ok_since_ns: int | None = None
         self._active: dict[str, float] = {}  # active trigger key -> value it fired at
+        self.onset_this_step = False  # a demotion trigger fired in the last apply_triggers
         self.last_criteria: list[Criterion] = []
         self.last_demotion_reason = ""
 
@@ -329,6 +330,7 @@ class GraduationController:
         active = self._triggers(sig)
         onset = {k: v for k, v in active.items() if k not in self._active}
         self._active = {k: v[0] for k, v in active.items()}
+        self.onset_this_step = bool(onset)
         if not onset:
             return None
         target = min(v[1] for v in onset.values())
@@ -355,7 +357,9 @@ class GraduationController:
         crit = self.criteria(ev, now_ns)
         ok = all(c.ok for c in crit)
         promoted = None
-        if (ok and demoted is None and self.cfg.auto_promote
+        # a trigger's onset blocks promotion in its step even when the level is already at the
+        # trigger's target (Shadow cannot drop lower, but must not rise on a degradation either)
+        if (ok and demoted is None and not self.onset_this_step and self.cfg.auto_promote
                 and self.exposure.level < ExposureLevel[self.cfg.max_auto_level]):
             promoted = self.exposure.promote(True, "", "risk", "auto: promotion criteria held for the dwell",
                                              False, now_ns, wall_ns)
