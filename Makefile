@@ -14,6 +14,7 @@ help:
 	@echo "make test    - set up .venv, lint (ruff + mypy) and run the test suite"
 	@echo "make bench   - run the benchmarks and print figures"
 	@echo "make chaos   - run the fault and failure-mode scenarios, print the table"
+	@echo "make soak    - run the paper group for SOAK_S seconds (default 600): memory growth, latency drift"
 	@echo "make status  - mmctl status of the running group"
 
 $(STAMP): pyproject.toml
@@ -57,6 +58,11 @@ chaos: $(STAMP)
 
 chaos-quick: $(STAMP)
 	$(PY) -m chaos.run --quick $(CHAOS_ARGS)
+
+# The soak run alone: the trading paper group for SOAK_S seconds (memory growth, latency drift).
+SOAK_S ?= 600
+soak: $(STAMP)
+	SOAK_S=$(SOAK_S) $(PY) -m chaos.run --only soak $(CHAOS_ARGS)
 
 clean-shm: $(STAMP)
 	$(PY) -m ipc.segments --clean-stale

@@ -42,7 +42,10 @@ from mm.venues.binance.feed import BinanceFeed
 from mm.venues.feed_health import NS_PER_MS, Backoff
 from mm.venues.hyperliquid.feed import HyperliquidFeed
 
-FAST_BACKOFF = {"base_ns": 5 * NS_PER_MS, "max_ns": 20 * NS_PER_MS}
+
+def fast_backoff() -> Backoff:
+    """Reconnect after 5-20 ms (the storm would otherwise spend its time waiting)."""
+    return Backoff(base_ns=5 * NS_PER_MS, max_ns=20 * NS_PER_MS)
 COINS = {"BTC": 0, "ETH": 1}
 
 
@@ -183,7 +186,7 @@ def run_malformed_hl(ctx: Ctx) -> list[Row]:
     async def main() -> None:
         server, st = await _hl_serve(frames, subscribed_n=len(COINS) * 4)
         port = server.sockets[0].getsockname()[1]
-        feed = HyperliquidFeed(f"ws://127.0.0.1:{port}/ws", COINS, events.append, backoff=Backoff(**FAST_BACKOFF))
+        feed = HyperliquidFeed(f"ws://127.0.0.1:{port}/ws", COINS, events.append, backoff=fast_backoff())
         task = asyncio.create_task(feed.run())
         t0 = time.monotonic()
         try:
@@ -234,7 +237,7 @@ def run_reconnect_storm(ctx: Ctx) -> list[Row]:
         server, st = await _hl_serve(frames, subscribed_n=len(COINS) * 4, abort_every=abort_every, then_silent=True)
         port = server.sockets[0].getsockname()[1]
         feed = HyperliquidFeed(f"ws://127.0.0.1:{port}/ws", COINS, lambda e: events.append((time.monotonic_ns(), e)),
-                               backoff=Backoff(**FAST_BACKOFF), stale_after_ms=stale_ms, tick_ms=20)
+                               backoff=fast_backoff(), stale_after_ms=stale_ms, tick_ms=20)
         task = asyncio.create_task(feed.run())
         t0 = time.monotonic()
         try:
@@ -413,9 +416,9 @@ def run_malformed_binance(ctx: Ctx) -> list[Row]:
         await site.start()
         rest_port = runner.addresses[0][1]
         async with serve(ws_handler, "127.0.0.1", 0, max_size=1 << 22) as server:
-            port = server.sockets[0].getsockname()[1]
+            port = next(iter(server.sockets)).getsockname()[1]
             feed = BinanceFeed(f"ws://127.0.0.1:{port}/binance/stream", f"http://127.0.0.1:{rest_port}/binance",
-                               {"BTCUSDT": 0}, events.append, backoff=Backoff(**FAST_BACKOFF),
+                               {"BTCUSDT": 0}, events.append, backoff=fast_backoff(),
                                snapshot_min_interval_ms=0)
             task = asyncio.create_task(feed.run())
             t0 = time.monotonic()
@@ -460,3 +463,99 @@ SCENARIOS = [
     Scenario("reconnect_storm", run_reconnect_storm, fast=True,
              doc="Hyperliquid feed: connection reset every few frames: reconnects, book right, stale reported"),
 ]
+
+
+# --------------------------------------------------------------------------- the group's feed cut
+
+
+def _venue_count(tg: Any) -> int:
+    try:
+        return len(tg.venue.open_orders(timeout_s=2.0))
+    except OSError:
+        return -1
+
+
+def _until_clean(tg: Any, t0_ns: int, timeout_s: float) -> float:
+    """Seconds from ``t0_ns`` to the first read that lists no open order (inf: never)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _venue_count(tg) == 0:
+            return (time.monotonic_ns() - t0_ns) / 1e9
+        time.sleep(0.05)
+    return float("inf")
+
+
+def _reappeared(tg: Any, watch_s: float) -> int:
+    """Reads listing an open order during ``watch_s`` (the link still cut: must stay 0)."""
+    n = 0
+    deadline = time.monotonic() + watch_s
+    while time.monotonic() < deadline:
+        n += _venue_count(tg) > 0
+        time.sleep(0.1)
+    return n
+
+
+def run_feed_stale_group(ctx: Ctx) -> list[Row]:
+    from chaos.netproxy import FaultProxy
+    from chaos.process_faults import TradingGroup, kill_bound_s
+
+    rows: list[Row] = []
+    storm_s = 10.0 if ctx.quick else 30.0
+    tg = TradingGroup(ctx.tmp)
+    g = tg.g
+    with FaultProxy(g.venue_port) as px:
+        text = g.config.read_text()
+        for path in ("/ws", "/binance/stream", "/binance\""):
+            text = text.replace(f"127.0.0.1:{g.venue_port}{path}", f"127.0.0.1:{px.port}{path}")
+        text = text.replace(f'binance_rest_url = "http://127.0.0.1:{g.venue_port}',
+                            f'binance_rest_url = "http://127.0.0.1:{px.port}')
+        g.config.write_text(text)
+        with tg:
+            cfg = tg.cfg
+            assert f":{px.port}/ws" in cfg.venues.hl_ws_url, cfg.venues.hl_ws_url
+            bound_s = max(cfg.feed.stale_after_ms / 1000.0, cfg.escalation.red_stale_data_s) + kill_bound_s(cfg)
+            feed_restarts0 = next(p for p in g.status()["processes"] if p["name"] == "feed")["restarts"]
+            trips0 = tg.ks.state()["trips"]
+
+            # 1. the link goes silent: stale, Red, every quote cancelled
+            tg.resting()
+            t0 = time.monotonic_ns()
+            px.set_mode("blackhole")
+            took = _until_clean(tg, t0, bound_s + 20)
+            rows.append(check("feed_stale_group", "stale -> quotes cancelled", took, "s", "<=", bound_s,
+                              f"link silent at t0 (stale_after_ms {cfg.feed.stale_after_ms}, red_stale_data_s "
+                              f"{cfg.escalation.red_stale_data_s}, kill path {kill_bound_s(cfg):g} s)"))
+            rows.append(check("feed_stale_group", "orders while stale", _reappeared(tg, 3.0), "reads", "==", 0,
+                              "3 s more of silence: nothing quoted on stale data"))
+            t1 = time.monotonic_ns()
+            px.set_mode("pass")
+            tg.resting(120)
+            rows.append(check("feed_stale_group", "recovery", (time.monotonic_ns() - t1) / 1e9, "s", "<=", 60.0,
+                              "link back -> orders resting again"))
+
+            # 2. a reconnect storm: every connection reset on arrival
+            accepted0 = px.accepted
+            t0 = time.monotonic_ns()
+            px.set_mode("reset")
+            took = _until_clean(tg, t0, bound_s + 20)
+            rows.append(check("reconnect_storm_group", "storm -> quotes cancelled", took, "s", "<=", bound_s))
+            time.sleep(max(0.0, storm_s - (time.monotonic_ns() - t0) / 1e9))
+            attempts = px.accepted - accepted0
+            t1 = time.monotonic_ns()
+            px.set_mode("pass")
+            tg.resting(120)
+            rows.append(check("reconnect_storm_group", "recovery", (time.monotonic_ns() - t1) / 1e9, "s", "<=", 60.0,
+                              f"storm of {storm_s:g} s, {attempts} connection attempts reset"))
+            rows.append(check("reconnect_storm_group", "reconnect attempts", attempts, "", ">=", 3,
+                              "the feed kept retrying"))
+            st = g.status()
+            feed = next(p for p in st["processes"] if p["name"] == "feed")
+            rows.append(check("reconnect_storm_group", "feed restarts", feed["restarts"] - feed_restarts0, "", "==", 0,
+                              "the feed process survived both faults"))
+            rows.append(check("reconnect_storm_group", "kill switch trips", tg.ks.state()["trips"] - trips0, "", "==",
+                              0, "stale data is Red (cancel quotes), not Kill, under kill_stale_data_s"))
+    return rows
+
+
+SCENARIOS.append(Scenario("feed_stale_group", run_feed_stale_group, fast=False,
+                          doc="paper group: feed link cut silently, then a reconnect storm: quotes cancelled, recovery"))

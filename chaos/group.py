@@ -223,3 +223,57 @@ def position_diff(a: dict[str, float] | None, b: dict[str, float]) -> float:
     if a is None:
         return float("inf")
     return max((abs(a.get(c, 0.0) - b.get(c, 0.0)) for c in set(a) | set(b)), default=0.0)
+
+
+class RingTap:
+    """One more reader of a ring of a running group, in a thread: how old each message is on
+    arrival, on the monotonic clock: ``now - ts_ns`` on the md ring (the feed's receive
+    stamp), ``now - origin_ts_ns`` elsewhere (the market event a snapshot or signal came
+    from; a snapshot triggered by one of our fills carries the fill's order's origin, so
+    the upper tail of those ages includes time to fill: use medians)."""
+
+    def __init__(self, g: Group, ring: str, types: tuple[type, ...] = ()) -> None:
+        import threading
+
+        from ipc.ring import Ring
+        from mm.schema import Codec
+
+        self.ring = Ring.attach(g.group_file()["rings"][ring])
+        self.reader = self.ring.reader(f"chaos-tap-{ring}-{os.getpid()}", start="latest")
+        self.md = ring == "md"
+        self.types = types
+        self.codec = Codec()
+        self.ages_ms: list[tuple[float, float]] = []  # (monotonic s, age ms)
+        self.lost = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from ipc.ring import RingOverrun
+
+        while not self._stop.is_set():
+            try:
+                batch = self.reader.poll_batch(1024)
+            except RingOverrun as exc:
+                self.lost += exc.lost
+                continue
+            now = time.monotonic_ns()
+            for raw in batch:
+                msg = self.codec.decode(raw)
+                if self.types and not isinstance(msg, self.types):
+                    continue
+                ts = getattr(msg, "ts_ns" if self.md else "origin_ts_ns", 0)
+                if ts > 0:
+                    self.ages_ms.append((now / 1e9, (now - ts) / 1e6))
+            if not batch:
+                time.sleep(0.002)
+
+    def between(self, t0_s: float, t1_s: float) -> list[float]:
+        return [a for t, a in list(self.ages_ms) if t0_s <= t < t1_s]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.reader.close()
+        self.ring.close()
