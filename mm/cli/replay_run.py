@@ -27,8 +27,8 @@ from typing import Any
 
 import msgspec
 
+from mm.cli.variants import variants_rows, variants_text
 from mm.config import ConfigError, load_config
-from mm.execution.variants import VariantStats, mean_ci
 from mm.recording.run import resolve_run
 from mm.replay.parity import (
     Attribution,
@@ -108,39 +108,6 @@ def attribution_text(live: Attribution, rep: Attribution) -> str:
              f"  {'fills':<22} {live.n_fills:>14d} {rep.n_fills:>14d}"]
     for label, key in rows:
         lines.append(f"  {label:<22} {getattr(live, key):>14.6f} {getattr(rep, key):>14.6f}")
-    return "\n".join(lines)
-
-
-def variants_rows(stats: list[VariantStats]) -> list[dict[str, Any]]:
-    """Per track: figures, and the markout difference to the active track with its 95% CI."""
-    active = next((s for s in stats if s.active), None)
-    out = []
-    for s in stats:
-        diff = ci = math.nan
-        if active is not None and s is not active and s.markouts_bps and active.markouts_bps:
-            m1, c1 = mean_ci(s.markouts_bps)
-            m0, c0 = mean_ci(active.markouts_bps)
-            diff = m1 - m0
-            ci = math.sqrt(c1 ** 2 + c0 ** 2) if math.isfinite(c1) and math.isfinite(c0) else math.nan
-        out.append({"name": s.name, "active": s.active, "overrides": s.overrides, "fills": s.fills,
-                    "markout_pnl_usd": s.markout_pnl_usd, "markout_bps_mean": s.markout_bps_mean,
-                    "markout_bps_ci95": s.markout_bps_ci95, "adverse_rate": s.adverse_rate, "uptime": s.uptime,
-                    "mtm_pnl_usd": s.mtm_pnl_usd, "vs_active_bps": diff, "vs_active_ci95": ci})
-    return out
-
-
-def variants_text(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'variant':<16} {'fills':>6} {'markout $':>10} {'markout bps (95% CI)':>22} {'vs active bps':>20} "
-             f"{'adverse':>8} {'uptime':>7}"]
-    for r in rows:
-        mo = f"{r['markout_bps_mean']:+.2f} ± {r['markout_bps_ci95']:.2f}" if math.isfinite(r["markout_bps_mean"]) else "-"
-        vs = f"{r['vs_active_bps']:+.2f} ± {r['vs_active_ci95']:.2f}" if math.isfinite(r["vs_active_bps"]) else "-"
-        adv = f"{r['adverse_rate']:.0%}" if math.isfinite(r["adverse_rate"]) else "-"
-        up = f"{r['uptime']:.0%}" if math.isfinite(r["uptime"]) else "-"
-        name = r["name"] + (" *" if r["active"] else "")
-        lines.append(f"{name:<16} {r['fills']:>6d} {r['markout_pnl_usd']:>10.4f} {mo:>22} {vs:>20} {adv:>8} {up:>7}")
-    lines.append("(* active; markouts are per simulated fill, CI: normal approximation, vs active: difference "
-                 "of means)")
     return "\n".join(lines)
 
 

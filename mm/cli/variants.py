@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -25,12 +26,44 @@ from typing import Any
 
 import msgspec
 
-from mm.cli.replay_run import variants_rows, variants_text
 from mm.config import ConfigError, load_config
-from mm.execution.variants import VariantStats
+from mm.execution.variants import VariantStats, mean_ci
 from mm.recording.run import resolve_run, write_json_atomic
 
 ACTIVATE_REQUEST = "activate.request.json"  # procs/execution.py reads it
+
+
+def variants_rows(stats: list[VariantStats]) -> list[dict[str, Any]]:
+    """Per track: figures, and the markout difference to the active track with its 95% CI."""
+    active = next((s for s in stats if s.active), None)
+    out = []
+    for s in stats:
+        diff = ci = math.nan
+        if active is not None and s is not active and s.markouts_bps and active.markouts_bps:
+            m1, c1 = mean_ci(s.markouts_bps)
+            m0, c0 = mean_ci(active.markouts_bps)
+            diff = m1 - m0
+            ci = math.sqrt(c1 ** 2 + c0 ** 2) if math.isfinite(c1) and math.isfinite(c0) else math.nan
+        out.append({"name": s.name, "active": s.active, "overrides": s.overrides, "fills": s.fills,
+                    "markout_pnl_usd": s.markout_pnl_usd, "markout_bps_mean": s.markout_bps_mean,
+                    "markout_bps_ci95": s.markout_bps_ci95, "adverse_rate": s.adverse_rate, "uptime": s.uptime,
+                    "mtm_pnl_usd": s.mtm_pnl_usd, "vs_active_bps": diff, "vs_active_ci95": ci})
+    return out
+
+
+def variants_text(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'variant':<16} {'fills':>6} {'markout $':>10} {'markout bps (95% CI)':>22} {'vs active bps':>20} "
+             f"{'adverse':>8} {'uptime':>7}"]
+    for r in rows:
+        mo = f"{r['markout_bps_mean']:+.2f} ± {r['markout_bps_ci95']:.2f}" if math.isfinite(r["markout_bps_mean"]) else "-"
+        vs = f"{r['vs_active_bps']:+.2f} ± {r['vs_active_ci95']:.2f}" if math.isfinite(r["vs_active_bps"]) else "-"
+        adv = f"{r['adverse_rate']:.0%}" if math.isfinite(r["adverse_rate"]) else "-"
+        up = f"{r['uptime']:.0%}" if math.isfinite(r["uptime"]) else "-"
+        name = r["name"] + (" *" if r["active"] else "")
+        lines.append(f"{name:<16} {r['fills']:>6d} {r['markout_pnl_usd']:>10.4f} {mo:>22} {vs:>20} {adv:>8} {up:>7}")
+    lines.append("(* active; markouts are per simulated fill, CI: normal approximation, vs active: difference "
+                 "of means)")
+    return "\n".join(lines)
 
 
 def read_variants(run_dir: Path) -> dict[str, Any]:
@@ -87,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError, OSError, TimeoutError) as exc:
         print(f"mmctl variants: {exc}", file=sys.stderr)
         return 2
-    stats = msgspec.convert(doc["variants"], list[VariantStats])
+    # JSON has no NaN: "not measured yet" was written as null
+    raw = [{k: (math.nan if v is None else v) for k, v in row.items()} for row in doc["variants"]]
+    stats = msgspec.convert(raw, list[VariantStats])
     rows = variants_rows(stats)
     if args.json:
         sys.stdout.write(json.dumps({"run_id": doc["run_id"], "active": doc["active"], "wall_ns": doc["wall_ns"],

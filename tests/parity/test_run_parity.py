@@ -106,5 +106,6 @@ def test_paper_run_replays_exactly_with_variants(tmp_path) -> None:
                     timeout=600.0)
     assert changed.returncode == 1, changed.stdout + changed.stderr
     assert "first divergent decision: record #" in changed.stdout
-    assert "final_quotes" in changed.stdout or "orders_" in changed.stdout, changed.stdout
+    # the first field the change touches: the quote size (before any order differs)
+    assert "quote_qty" in changed.stdout.split("PnL attribution")[0], changed.stdout
     print(changed.stdout[:3000])
