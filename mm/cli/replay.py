@@ -25,11 +25,15 @@ Prints one comparison table per data set; writes ``report.json`` and ``report.ht
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from mm.cli.progress import Progress, add_quiet_flag
+from mm.config import ConfigError, load_config
 from mm.execution.config import ExecutionConfig
 from mm.importers import data_dir
 from mm.replay.engine import CoinSpec, ReplayConfig
@@ -111,7 +115,7 @@ def run_dataset(name: str, a: argparse.Namespace, coins: list[str], rcfg: Replay
             "labels": "generator ground truth" if labels is not None else "none (real data: cascade/toxicity/lead rows n/a)"}
     doc = run_suite(events, specs, policies=[p.strip() for p in a.policies.split(",") if p.strip()],
                     fee_tiers=[t.strip() for t in a.fee_tiers.split(",") if t.strip()], rcfg=rcfg,
-                    base_exec=ExecutionConfig(), sets=a.sets, trade_from_ns=split_ns, labels=labels,
+                    base_exec=getattr(a, "base_exec", ExecutionConfig()), sets=a.sets, trade_from_ns=split_ns, labels=labels,
                     decisions_diff=a.decisions_diff, meta=meta, models=models)
     return doc
 
@@ -156,9 +160,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--order-latency", default=ReplayConfig().order_latency)
     ap.add_argument("--cancel-latency", default=ReplayConfig().cancel_latency)
     ap.add_argument("--response-latency", default=ReplayConfig().response_latency)
+    ap.add_argument("--config", default=None, help="replay this config's [execution] section (default: the built-in "
+                    "defaults); --set applies on top")
+    ap.add_argument("--json", action="store_true", help="print report.json on stdout (the text goes to stderr)")
+    add_quiet_flag(ap)
     a = ap.parse_args(argv)
+    try:
+        a.base_exec = load_config(a.config).execution if a.config else ExecutionConfig()
+    except ConfigError as exc:
+        print(f"mmctl replay: config error: {exc}", file=sys.stderr)
+        return 2
+    if a.json:
+        with contextlib.redirect_stdout(sys.stderr):
+            rc, out = _main(a, argv)
+        if out is not None:
+            print(json.dumps(out, indent=1, default=str))
+        return rc
+    return _main(a, argv)[0]
+
+
+def _main(a: argparse.Namespace, argv: list[str] | None) -> tuple[int, dict[str, Any] | None]:
     if not 0.0 < a.split < 1.0:
-        ap.error("--split must be in (0, 1)")
+        print("mmctl replay: --split must be in (0, 1)", file=sys.stderr)
+        return 2, None
     coins = [c.strip().upper() for c in a.coins.split(",") if c.strip()]
     names = [d.strip() for d in a.data.split(",") if d.strip()]
     tuned_on = {d.strip() for d in a.tuned_on.split(",") if d.strip()}
@@ -167,10 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         rcfg = ReplayConfig(seed=a.seed, risk=a.risk, md_latency=_latency_spec(a.md_latency),
                             order_latency=_latency_spec(a.order_latency), cancel_latency=_latency_spec(a.cancel_latency),
                             response_latency=_latency_spec(a.response_latency))
-        docs = [run_dataset(n, a, coins, rcfg, tuned_on) for n in names]
+        prog = Progress("replay", total=len(names), quiet=a.quiet)
+        docs = []
+        for n in names:
+            prog.update(note=f"{n}: load, fit, {a.policies} at {a.fee_tiers}", force=True)
+            docs.append(run_dataset(n, a, coins, rcfg, tuned_on))
+            prog.advance(note=f"{n} done")
+        prog.close()
     except (OSError, ValueError) as exc:
         print(f"mmctl replay: {exc}", file=sys.stderr)
-        return 2
+        return 2, None
     wall = round(time.perf_counter() - t_wall, 2)
     for d in docs:
         print_dataset(d)
@@ -183,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                "datasets": docs}
     pj, ph = write_report(out, a.out)
     print(f"wrote {pj} and {ph} ({wall:.0f} s)")
-    return 0
+    return 0, out
 
 
 if __name__ == "__main__":
