@@ -199,7 +199,9 @@ def _main(a: argparse.Namespace, argv: list[str] | None) -> tuple[int, dict[str,
             prog.advance(note=f"{n} done")
         prog.close()
     except (OSError, ValueError) as exc:
-        print(f"mmctl replay: {exc}", file=sys.stderr)
+        hint = (f"\nThe shared recording is looked up in {data_dir()} ($MM_DATA_DIR overrides it); --data PATH "
+                "names a recorder directory, --data generated needs none.") if isinstance(exc, OSError) else ""
+        print(f"mmctl replay: {exc}{hint}", file=sys.stderr)
         return 2, None
     wall = round(time.perf_counter() - t_wall, 2)
     for d in docs:
