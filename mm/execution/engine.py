@@ -46,22 +46,31 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, Protocol
 
 import msgspec
 
 from mm.audit.record import CycleDecisionRecord, RateBudget, from_decision, rate_budget
-from mm.execution.config import ExecutionConfig
+from mm.execution.config import ExecutionConfig, HeuristicModelConfig
 from mm.execution.decision import DecisionBuilder, DecisionRecord
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest, Oms, SyncResult, VenueOrder
 from mm.execution.mode_handlers import CycleInputs, PriceGrid, SymbolSpec
-from mm.execution.models import ExpFillModel, FillModel, HeuristicQueueValue, QueueValueModel
+from mm.execution.models import (
+    ExpFillModel,
+    FillModel,
+    FillModelBySymbol,
+    HeuristicQueueValue,
+    QueueValueBySymbol,
+    QueueValueModel,
+)
 from mm.execution.order_diff import TargetOrder
 from mm.execution.policies import dry_run_target
 from mm.execution.rate_limit import RateLimiter
 from mm.execution.state_machine import SymbolState, safe_target
 from mm.execution.variants import VariantSet, VariantSpec, make_variant_policy
+from mm.models.fill_survival import FillSurvivalModel
+from mm.models.queue_value import QueueValueModel as FittedQueueValue
 from mm.schema import (
     SIDES_ASK,
     SIDES_BID,
@@ -110,6 +119,31 @@ class Policy(Protocol):
 def make_policy(name: str) -> Policy:
     policy: Policy = make_variant_policy(name)
     return policy
+
+
+def engine_models(symbols: Sequence[str], mcfg: HeuristicModelConfig,
+                  read: Callable[[str, str], bytes | None]) -> tuple[QueueValueBySymbol, FillModelBySymbol, list[str]]:
+    """Per coin: the fitted queue-value and fill-survival models whose bytes ``read(coin,
+    name)`` returns, else the heuristic baselines; the errors of files that did not decode
+    (their coin gets the baseline). Queue value is net of ``mcfg.maker_fee_bps``. The live
+    process and the replay build their models with this one function."""
+    qv: dict[int, QueueValueModel] = {}
+    fill: dict[int, FillModel] = {}
+    errors: list[str] = []
+    for i, coin in enumerate(symbols):
+        raw = read(coin, "queue_value")
+        if raw is not None:
+            try:
+                qv[i] = FittedQueueValue.from_bytes(raw, maker_fee_bps=mcfg.maker_fee_bps)
+            except ValueError as exc:
+                errors.append(f"queue value model for {coin} is invalid ({exc}); using the heuristic")
+        raw = read(coin, "fill_survival")
+        if raw is not None:
+            try:
+                fill[i] = FillSurvivalModel.from_bytes(raw)
+            except ValueError as exc:
+                errors.append(f"fill survival model for {coin} is invalid ({exc}); using the baseline")
+    return QueueValueBySymbol(qv, HeuristicQueueValue(mcfg)), FillModelBySymbol(fill, ExpFillModel(mcfg)), errors
 
 
 class SymbolView:
