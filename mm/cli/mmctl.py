@@ -294,10 +294,11 @@ def _offline_split(argv: list[str]) -> tuple[str, list[str]] | None:
     while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help"):
         flag = argv[i].split("=", 1)[0]
         takes_value = flag in ("--config", "--run-dir") and "=" not in argv[i]
-        before += argv[i:i + 1 + int(takes_value)]
+        if flag != "--run-dir":  # a running group's directory: offline verbs do not take it
+            before += argv[i:i + 1 + int(takes_value)]
         i += 1 + int(takes_value)
     if i < len(argv) and argv[i] in OFFLINE_VERBS:
-        return argv[i], argv[i + 1:] + [a for a in before if not a.startswith("--run-dir")]
+        return argv[i], argv[i + 1:] + before
     return None
 
 
