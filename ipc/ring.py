@@ -95,6 +95,7 @@ name already in the table takes that entry over (``start="resume"`` keeps its cu
 from __future__ import annotations
 
 import mmap
+import operator
 import os
 import time
 import weakref
@@ -102,8 +103,9 @@ from typing import Any, Final, NoReturn
 
 import numpy as np
 import posix_ipc
-from numba import njit, types
+from numba import cfunc, njit, types
 
+from ipc import fastcall
 from ipc.atomics import (
     buffer_address,
     fence_acq_rel,
@@ -116,6 +118,28 @@ from ipc.atomics import (
     ptr_memcpy,
     ptr_store_relaxed,
     ptr_store_release,
+)
+from ipc.fastcall import (
+    A_BYTES_FROM,
+    A_BYTES_T,
+    A_DECREF,
+    A_ERR_CLEAR,
+    A_INCREF,
+    A_INT_T,
+    A_LONG_AS,
+    A_LONG_FROM,
+    A_NONE,
+    A_VCALL,
+    BYTES_DATA,
+    NDARRAY_DATA,
+    OB_SIZE,
+    OB_TYPE,
+    TUPLE_ITEMS,
+    call_i,
+    call_ii,
+    call_iiii,
+    call_v,
+    call_vi,
 )
 
 __all__ = [
@@ -232,7 +256,7 @@ def _write_slot(slot: int, seq: int, src: int, n: int, tag: int) -> None:
     ptr_store_release(slot, seq)
 
 
-@njit(cache=True, nogil=True)
+@njit(_i64(_i64), cache=True, nogil=True)
 def _wake_scan(base: int) -> int:
     """After publishing: which reader entries to post (bit i = entry i)."""
     fence_seq_cst()
@@ -365,6 +389,107 @@ def _cas(addr: int, expected: int, new: int) -> bool:
 @njit(types.void(_i64, _i64), cache=True, nogil=True)
 def _store_release(addr: int, value: int) -> None:
     ptr_store_release(addr, value)
+
+
+# --------------------------------------------------------------------------- builtins (ipc.fastcall)
+# ``push`` and ``poll`` as CPython builtins: see ipc.fastcall. Each takes ``self`` = a tuple
+# (state array, Python fallback[, wake-up hook]); the state array holds the end's words
+# (below) followed by ipc.fastcall's C-API table. Anything but the common case (a closed
+# end, keyword arguments, a payload that is not ``bytes``, a tag out of range, a message
+# too large, an overrun) is handed to the Python fallback with the original arguments, so
+# the errors and the rare paths are the Python code's.
+
+W_BASE: Final = 0  # writer state: mapping address (0 once closed), last published seq,
+W_SEQ: Final = 1  # slot-index mask, address of slot 0, slot size, payload capacity
+W_MASK: Final = 2
+W_SLOTS: Final = 3
+W_SLOT_SIZE: Final = 4
+W_CAP: Final = 5
+W_API: Final = 8
+R_BASE: Final = 0  # reader state: mapping address (0 once closed), cursor, slot-index
+R_CURSOR: Final = 1  # mask, address of slot 0, slot size, payload capacity, address of
+R_MASK: Final = 2  # the cursor word in the reader table
+R_SLOTS: Final = 3
+R_SLOT_SIZE: Final = 4
+R_CAP: Final = 5
+R_CURSOR_ADDR: Final = 6
+R_API: Final = 8
+
+_FASTCALL_SIG = _i64(_i64, _i64, _i64, _i64)  # (self, args, nargs, kwnames) -> PyObject *
+
+
+@cfunc(_FASTCALL_SIG, cache=True, nopython=True)
+def _push_builtin(me: int, args: int, nargs: int, kwnames: int) -> int:
+    """``writer.push(payload, tag=0)``: write, publish, full fence, and when a reader may
+    be asleep call the wake-up hook (which returns the sequence number)."""
+    st = ptr_load_relaxed(ptr_load_relaxed(me + TUPLE_ITEMS) + NDARRAY_DATA)
+    api = st + 8 * W_API
+    base = ptr_load_relaxed(st + 8 * W_BASE)
+    if base != 0 and kwnames == 0 and (nargs == 1 or nargs == 2):
+        payload = ptr_load_relaxed(args)
+        ok = ptr_load_relaxed(payload + OB_TYPE) == ptr_load_relaxed(api + 8 * A_BYTES_T)
+        tag = 0
+        if ok and nargs == 2:
+            t = ptr_load_relaxed(args + 8)
+            if ptr_load_relaxed(t + OB_TYPE) != ptr_load_relaxed(api + 8 * A_INT_T):
+                ok = False
+            else:
+                tag = call_i(ptr_load_relaxed(api + 8 * A_LONG_AS), t)
+                if tag == -1:
+                    call_v(ptr_load_relaxed(api + 8 * A_ERR_CLEAR))  # maybe OverflowError
+                    ok = False
+                elif tag < 0 or tag > TAG_MAX:
+                    ok = False
+        n = ptr_load_relaxed(payload + OB_SIZE)
+        if ok and n <= ptr_load_relaxed(st + 8 * W_CAP):
+            seq = ptr_load_relaxed(st + 8 * W_SEQ) + 1
+            slot_size = ptr_load_relaxed(st + 8 * W_SLOT_SIZE)
+            slot = ptr_load_relaxed(st + 8 * W_SLOTS) + (seq & ptr_load_relaxed(st + 8 * W_MASK)) * slot_size
+            _write_slot(slot, seq, payload + BYTES_DATA, n, tag)
+            ptr_store_release(base + H_PUBLISHED, seq)
+            ptr_store_relaxed(st + 8 * W_SEQ, seq)
+            fence_seq_cst()
+            if ptr_load_relaxed(base + H_WAIT_MASK) != 0:
+                hook = ptr_load_relaxed(me + TUPLE_ITEMS + 16)
+                return call_iiii(ptr_load_relaxed(api + 8 * A_VCALL), hook, 0, 0, 0)
+            return call_i(ptr_load_relaxed(api + 8 * A_LONG_FROM), seq)
+    fallback = ptr_load_relaxed(me + TUPLE_ITEMS + 8)
+    return call_iiii(ptr_load_relaxed(api + 8 * A_VCALL), fallback, args, nargs, kwnames)
+
+
+@cfunc(_FASTCALL_SIG, cache=True, nopython=True)
+def _poll_builtin(me: int, args: int, nargs: int, kwnames: int) -> int:
+    """``reader.poll()``: the seqlock read of the slot at the cursor into a new ``bytes``;
+    None when nothing new; an overrun (or a copy the writer overwrote) goes to the
+    Python fallback, which reports it."""
+    st = ptr_load_relaxed(ptr_load_relaxed(me + TUPLE_ITEMS) + NDARRAY_DATA)
+    api = st + 8 * R_API
+    if ptr_load_relaxed(st + 8 * R_BASE) != 0 and nargs == 0 and kwnames == 0:
+        c = ptr_load_relaxed(st + 8 * R_CURSOR)
+        slot = ptr_load_relaxed(st + 8 * R_SLOTS) + (c & ptr_load_relaxed(st + 8 * R_MASK)) * ptr_load_relaxed(
+            st + 8 * R_SLOT_SIZE
+        )
+        s1 = ptr_load_acquire(slot)
+        if s1 == c:
+            n = ptr_load_relaxed(slot + 8) & LEN_MASK
+            cap = ptr_load_relaxed(st + 8 * R_CAP)
+            if n > cap:
+                n = cap  # a length torn by a concurrent overwrite; the check below rejects it
+            data = call_ii(ptr_load_relaxed(api + 8 * A_BYTES_FROM), slot + SLOT_HDR, n)
+            if data == 0:
+                return 0  # MemoryError is set
+            fence_acq_rel()
+            if ptr_load_relaxed(slot) == c:
+                ptr_store_relaxed(st + 8 * R_CURSOR, c + 1)
+                ptr_store_relaxed(ptr_load_relaxed(st + 8 * R_CURSOR_ADDR), c + 1)
+                return data
+            call_vi(ptr_load_relaxed(api + 8 * A_DECREF), data)
+        elif (s1 & SEQ_MASK) <= c:
+            none = ptr_load_relaxed(api + 8 * A_NONE)
+            call_vi(ptr_load_relaxed(api + 8 * A_INCREF), none)
+            return none
+    fallback = ptr_load_relaxed(me + TUPLE_ITEMS + 8)
+    return call_iiii(ptr_load_relaxed(api + 8 * A_VCALL), fallback, args, nargs, kwnames)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -656,19 +781,43 @@ class RingWriter:
                 break
             pub = nxt
         _store_release(ring._base + H_PUBLISHED, pub)
-        self._seq = pub
+        st = fastcall.state_array(W_API)
+        st[W_BASE] = ring._base
+        st[W_SEQ] = pub
+        st[W_MASK] = ring.slot_count - 1
+        st[W_SLOTS] = ring._base + ring.header_bytes
+        st[W_SLOT_SIZE] = ring.slot_size
+        st[W_CAP] = self._cap
+        self._st = st
+        self._sv = st.data  # the state words as Python ints
         self._sems: dict[int, tuple[int, posix_ipc.Semaphore | None]] = {}
         self._closed = False
         ring._ends.add(self)
+        self.push_py = RingWriter.push.__get__(self, RingWriter)
+        if fastcall.LAYOUT_OK:
+            self.push = fastcall.make_builtin(  # type: ignore[method-assign]
+                "push", _push_builtin.address, (st, self.push_py, self._after_publish)
+            )
 
     @property
     def published(self) -> int:
         """The sequence number of the last message this writer published (0: none yet)."""
-        return self._seq
+        return int(self._sv[W_SEQ])
 
     def push(self, payload: bytes, tag: int = 0) -> int:
-        """Publish one message; returns its sequence number."""
-        s = self._seq + 1
+        """Publish one message; returns its sequence number.
+
+        On an instance this is the compiled builtin (``_push_builtin``, about 0.05 us);
+        the method itself (also reachable as ``push_py``) is the reference path it falls
+        back to for anything unusual: a payload that is not ``bytes``, a tag that is not
+        an int in range, a message too large, a closed writer.
+        """
+        sv = self._sv
+        if not sv[W_BASE]:
+            self._refuse()
+        if payload.__class__ is not bytes or tag.__class__ is not int:
+            return self._push_other(payload, tag)
+        s = sv[W_SEQ] + 1
         try:
             wake = _push_one(self._base, s, payload, tag)
         except (TypeError, OverflowError):
@@ -679,18 +828,28 @@ class RingWriter:
                     raise ValueError(f"ring {self.ring.name!r}: tag {tag} is not in 0..{TAG_MAX}")
                 raise MessageTooLarge(self.ring.name, len(payload), self._cap)
             self._wake(wake)
-        self._seq = s
+        sv[W_SEQ] = s
         return s
 
+    def _after_publish(self) -> int:
+        """The builtin's hook when the waiting mask was non-zero after publishing: post
+        the armed readers; the sequence number just published."""
+        bits = _wake_scan(self._base)
+        if bits:
+            self._wake(bits)
+        return int(self._sv[W_SEQ])
+
     def _push_other(self, payload: object, tag: object) -> int:
-        """``push`` of a payload that is not ``bytes``, or of a tag numba would not take."""
-        if not isinstance(tag, int) or isinstance(tag, bool):
+        """``push`` of a payload that is not ``bytes``, or of a tag that is not a plain
+        ``int``: checked here, then pushed as ``bytes`` and ``int``."""
+        if isinstance(tag, bool) or not hasattr(tag, "__index__"):
             raise TypeError(f"ring {self.ring.name!r}: tag must be an int, got {type(tag).__name__}")
+        tag = operator.index(tag)
         if not 0 <= tag <= TAG_MAX:
             raise ValueError(f"ring {self.ring.name!r}: tag {tag} is not in 0..{TAG_MAX}")
         if not isinstance(payload, bytes | bytearray | memoryview):
             raise TypeError(f"ring {self.ring.name!r}: payload must be bytes, got {type(payload).__name__}")
-        return self.push(bytes(payload), tag)
+        return RingWriter.push(self, bytes(payload), tag)
 
     def push_batch(self, payloads: list[bytes], tag: int = 0) -> int:
         """Publish several messages in one compiled call; returns the last sequence number.
@@ -698,13 +857,16 @@ class RingWriter:
         All or nothing: if one payload is too large, none is published.
         """
         count = len(payloads)
+        sv = self._sv
         if count == 0:
-            return self._seq
+            return int(sv[W_SEQ])
         if not 0 <= tag <= TAG_MAX:
             raise ValueError(f"ring {self.ring.name!r}: tag {tag} is not in 0..{TAG_MAX}")
         lens = np.fromiter(map(len, payloads), dtype=np.int64, count=count)
         blob = b"".join(payloads)
-        s0 = self._seq + 1
+        if not sv[W_BASE]:
+            self._refuse()
+        s0 = sv[W_SEQ] + 1
         wake = _push_many(self._base, s0, blob, lens, tag)
         if wake:
             if wake < 0:
@@ -712,8 +874,8 @@ class RingWriter:
                     raise TypeError(f"ring {self.ring.name!r}: push_batch takes a list of bytes")
                 raise MessageTooLarge(self.ring.name, int(lens[-wake - 1]), self._cap)
             self._wake(wake)
-        self._seq = s0 + count - 1
-        return self._seq
+        sv[W_SEQ] = s0 + count - 1
+        return s0 + count - 1
 
     def _wake(self, bits: int) -> None:
         ring = self.ring
@@ -744,7 +906,7 @@ class RingWriter:
             bits >>= 1
             i += 1
 
-    def _refuse(self, *args: object, **kwargs: object) -> int:
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise ValueError(f"writer of ring {self.ring.name!r} is closed")
 
     def close(self) -> None:
@@ -752,6 +914,7 @@ class RingWriter:
         if self._closed:
             return
         self._closed = True
+        self._sv[W_BASE] = 0  # the builtin now hands every call to push_py, which refuses
         # the hot methods check nothing: shadow them so that a closed writer cannot touch
         # memory that may be unmapped
         self.push = self._refuse  # type: ignore[method-assign]
@@ -821,7 +984,6 @@ class RingReader:
         self.index = index
         self._gen = ring._word(e + E_GEN)
         self._entry = e
-        self._cursor = cursor
         self._overruns = 0
         self._closed = False
         # hot-path constants
@@ -836,14 +998,27 @@ class RingReader:
         self._out: np.ndarray | None = None  # poll_batch's scratch, allocated on first use
         self._offs = np.empty(1, dtype=np.int64)
         self._room = self._out_addr = self._offs_addr = 0
+        st = fastcall.state_array(R_API)
+        st[R_BASE] = ring._base
+        st[R_CURSOR] = cursor
+        st[R_MASK] = self._mask
+        st[R_SLOTS] = ring._base + ring.header_bytes
+        st[R_SLOT_SIZE] = ring.slot_size
+        st[R_CAP] = self._cap
+        st[R_CURSOR_ADDR] = ring._base + e + E_CURSOR
+        self._st = st
+        self._sv = st.data  # the state words as Python ints; [R_CURSOR] is the cursor
         ring._ends.add(self)
+        self.poll_py = RingReader.poll.__get__(self, RingReader)
+        if fastcall.LAYOUT_OK:
+            self.poll = fastcall.make_builtin("poll", _poll_builtin.address, (st, self.poll_py))  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ reading
 
     @property
     def cursor(self) -> int:
         """The sequence number of the next message this reader will return."""
-        return self._cursor
+        return int(self._sv[R_CURSOR])
 
     @property
     def overruns(self) -> int:
@@ -853,22 +1028,26 @@ class RingReader:
     def available(self) -> bool:
         """True when the message at the cursor is published: a poll returns it (or reports
         the overrun, if it was overwritten since)."""
-        return self._q[_PUBLISHED_K] >= self._cursor
+        return bool(self._q[_PUBLISHED_K] >= self._sv[R_CURSOR])
 
     def watch_word(self) -> tuple[memoryview, int, int]:
         """``(words, index, cursor)``: the reader has something to poll once
         ``words[index] >= cursor`` (``words[index]`` is the ring's published sequence).
         For spin loops (ipc.wait) that cannot afford a method call per look; valid until
         the next poll."""
-        return self._q, _PUBLISHED_K, self._cursor
+        return self._q, _PUBLISHED_K, int(self._sv[R_CURSOR])
 
     def poll(self) -> bytes | None:
         """The next message, or None when there is none yet.
 
         Raises :class:`RingOverrun` (after moving to the oldest message still held) when
         the writer lapped this reader.
+
+        On an instance this is the compiled builtin (``_poll_builtin``); the method itself
+        (also reachable as ``poll_py``) is the path it falls back to on an overrun.
         """
-        c = self._cursor
+        sv = self._sv
+        c = sv[R_CURSOR]
         q = self._q
         k = self._slot0 + (c & self._mask) * self._sw
         s = q[k]
@@ -885,13 +1064,14 @@ class RingReader:
         if s != c:
             self._overrun(s)
         c += 1
-        self._cursor = c
+        sv[R_CURSOR] = c
         q[self._cur_k] = c
         return data
 
     def poll_tagged(self) -> tuple[int, bytes] | None:
         """Like :meth:`poll`, with the tag the writer pushed: ``(tag, payload)``."""
-        c = self._cursor
+        sv = self._sv
+        c = sv[R_CURSOR]
         q = self._q
         k = self._slot0 + (c & self._mask) * self._sw
         s = q[k]
@@ -909,7 +1089,7 @@ class RingReader:
         if s != c:
             self._overrun(s)
         c += 1
-        self._cursor = c
+        sv[R_CURSOR] = c
         q[self._cur_k] = c
         return lt >> 32, data
 
@@ -926,7 +1106,7 @@ class RingReader:
         first = self.poll()
         if first is None:
             return []
-        c = self._cursor
+        c = self._sv[R_CURSOR]
         if max_n == 1 or self._q[self._slot0 + (c & self._mask) * self._sw] != c:
             return [first]
         scratch = self._out if self._out is not None else self._alloc_scratch()
@@ -935,7 +1115,7 @@ class RingReader:
         if got <= 0:
             return [first]  # lapped just now: the next call reports it
         c += got
-        self._cursor = c
+        self._sv[R_CURSOR] = c
         self._q[self._cur_k] = c
         offs = self._offs[: got + 1].tolist()
         blob = scratch[: offs[got]].tobytes()
@@ -955,11 +1135,11 @@ class RingReader:
 
     def _overrun(self, slot_seq: int) -> NoReturn:
         self.ring._live()
-        self._lost(_resync_cursor(self._base, self._cursor, slot_seq))
+        self._lost(_resync_cursor(self._base, self._sv[R_CURSOR], slot_seq))
 
     def _lost(self, new_cursor: int) -> NoReturn:
-        lost = new_cursor - self._cursor
-        self._cursor = new_cursor
+        lost = new_cursor - self._sv[R_CURSOR]
+        self._sv[R_CURSOR] = new_cursor
         self._overruns += lost
         q = self._q
         q[self._cur_k] = new_cursor
@@ -984,6 +1164,7 @@ class RingReader:
         if self._closed:
             return
         self._closed = True
+        self._sv[R_BASE] = 0  # the builtin now hands every call to poll_py
         ring = self.ring
         if ring.closed:
             return
@@ -997,4 +1178,4 @@ class RingReader:
             ring._unlock_table()
 
     def __repr__(self) -> str:
-        return f"RingReader({self.ring.name!r}, {self.name!r}, cursor={self._cursor})"
+        return f"RingReader({self.ring.name!r}, {self.name!r}, cursor={self.cursor})"

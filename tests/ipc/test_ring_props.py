@@ -1,6 +1,8 @@
 """Model-based test of the ring: any sequence of pushes, polls, batches, reader
 (re)registrations and writer restarts gives each reader exactly the messages a list
-model says it should get, in order, with exact overrun counts."""
+model says it should get, in order, with exact overrun counts. Single pushes and polls go
+at random through the compiled builtins (``push``/``poll``, positional or keyword tag)
+or the Python reference paths (``push_py``/``poll_py``), which must agree."""
 
 from __future__ import annotations
 
@@ -62,9 +64,16 @@ class RingModel(RuleBasedStateMachine):
 
     # ---------------------------------------------------------------- writer rules
 
-    @rule(payload=payloads, tag=tags)
-    def push(self, payload: bytes, tag: int) -> None:
-        assert self.writer.push(payload, tag) == self.published + 1
+    @rule(payload=payloads, tag=tags, how=st.sampled_from(["builtin", "keyword", "python"]))
+    def push(self, payload: bytes, tag: int, how: str) -> None:
+        w = self.writer
+        if how == "builtin":
+            seq = w.push(payload, tag)
+        elif how == "keyword":
+            seq = w.push(payload, tag=tag)
+        else:
+            seq = w.push_py(payload, tag)
+        assert seq == self.published + 1
         self.log.append((tag, payload))
 
     @rule(batch=st.lists(payloads, max_size=2 * SLOT_COUNT + 3), tag=tags)
@@ -110,20 +119,22 @@ class RingModel(RuleBasedStateMachine):
         del self.cursor[name], self.lost[name]
 
     @precondition(lambda self: bool(self.readers))
-    @rule(data=st.data(), tagged=st.booleans())
-    def poll(self, data: st.DataObject, tagged: bool) -> None:
+    @rule(data=st.data(), how=st.sampled_from(["builtin", "python", "tagged"]))
+    def poll(self, data: st.DataObject, how: str) -> None:
         name = data.draw(st.sampled_from(sorted(self.readers)))
         rd = self.readers[name]
+        tagged = how == "tagged"
+        poll = rd.poll_tagged if tagged else rd.poll if how == "builtin" else rd.poll_py
         lost = self.expect_overrun(name)
         if lost:
             with pytest.raises(RingOverrun) as err:
-                rd.poll_tagged() if tagged else rd.poll()
+                poll()
             assert err.value.lost == lost
             self.cursor[name] += lost
             self.lost[name] += lost
             return
         c = self.cursor[name]
-        got = rd.poll_tagged() if tagged else rd.poll()
+        got = poll()
         if c > self.published:
             assert got is None
             return

@@ -4,6 +4,8 @@ Every payload checks itself (its sequence number repeated, then a checksum, with
 that depends on the sequence number), so a reader that returned a torn, stale or
 misplaced message would see it. Each reader must get strictly consecutive sequence
 numbers except where it was told of an overrun, and received + lost == published.
+Run twice: through the compiled builtins (``push``/``poll``) and through the Python
+reference paths (``push_py``/``poll_py``).
 """
 
 from __future__ import annotations
@@ -56,16 +58,17 @@ def check_payload(data: bytes) -> int:
     return seq
 
 
-def writer_main(name: str, go: Any, published: Any, done: Any) -> None:
+def writer_main(name: str, path: str, go: Any, published: Any, done: Any) -> None:
     ring = Ring.attach(name)
     w = ring.writer()
+    push = w.push if path == "builtin" else w.push_py
     go.wait()
     seq = 0
     deadline = time.monotonic() + WRITE_SECONDS
     while time.monotonic() < deadline:
         for _ in range(64):
             seq += 1
-            w.push(make_payload(seq))
+            push(make_payload(seq))
         batch = [make_payload(seq + i) for i in range(1, 17)]
         seq = w.push_batch(batch)
     published.value = w.published
@@ -73,9 +76,12 @@ def writer_main(name: str, go: Any, published: Any, done: Any) -> None:
     ring.close()
 
 
-def reader_main(name: str, reader_name: str, batched: bool, ready: Any, go: Any, published: Any, done: Any, results: Any) -> None:
+def reader_main(
+    name: str, path: str, reader_name: str, batched: bool, ready: Any, go: Any, published: Any, done: Any, results: Any
+) -> None:
     ring = Ring.attach(name)
     rd = ring.reader(reader_name, start="oldest")
+    poll = rd.poll if path == "builtin" else rd.poll_py
     ready.set()
     go.wait()
     expect = 1
@@ -83,7 +89,7 @@ def reader_main(name: str, reader_name: str, batched: bool, ready: Any, go: Any,
     bad_examples: list[str] = []
     while True:
         try:
-            msgs = rd.poll_batch(32) if batched else [m] if (m := rd.poll()) is not None else []
+            msgs = rd.poll_batch(32) if batched else [m] if (m := poll()) is not None else []
         except RingOverrun as e:
             events += 1
             lost += e.lost
@@ -129,9 +135,10 @@ def test_payload_self_check() -> None:
     assert check_payload(good[:8] + make_payload(37)[8:16] + good[16:]) == -1
 
 
-def test_no_torn_or_stale_message_under_a_full_speed_writer() -> None:
+@pytest.mark.parametrize("path", ["builtin", "python"])
+def test_no_torn_or_stale_message_under_a_full_speed_writer(path: str) -> None:
     ctx = mp.get_context("spawn")
-    name = f"{PREFIX}.stress"
+    name = f"{PREFIX}.stress{path}"
     ring = Ring.create(name, slot_count=SLOT_COUNT, slot_size=SLOT_SIZE)
     try:
         go, done = ctx.Event(), ctx.Event()
@@ -141,11 +148,13 @@ def test_no_torn_or_stale_message_under_a_full_speed_writer() -> None:
         for reader_name, batched in (("single", False), ("batched", True)):
             ready = ctx.Event()
             p = ctx.Process(
-                target=reader_main, args=(name, reader_name, batched, ready, go, published, done, results), daemon=True
+                target=reader_main,
+                args=(name, path, reader_name, batched, ready, go, published, done, results),
+                daemon=True,
             )
             p.start()
             readers.append((p, ready))
-        writer = ctx.Process(target=writer_main, args=(name, go, published, done), daemon=True)
+        writer = ctx.Process(target=writer_main, args=(name, path, go, published, done), daemon=True)
         writer.start()
         for _, ready in readers:
             assert ready.wait(60), "reader process did not start"
