@@ -26,10 +26,13 @@ and answered after each jump, and the venue refuses no nonce.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -201,6 +204,13 @@ def run_kill9(ctx: Ctx) -> list[Row]:
 # --------------------------------------------------------------------------- wall clock
 
 
+def _log_time(line: str) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    except ValueError:
+        return None
+
+
 def _ex_published(g: Group) -> int:
     return int(next(c for c in g.status()["channels"] if c["channel"] == "ex")["published"])
 
@@ -241,7 +251,12 @@ def run_wall_clock_jump(ctx: Ctx) -> list[Row]:
         sig_ages = [a for w in windows for a in sig_tap.between(*w)]
         lost = [ln for ln in log.splitlines() if "watchdog:" in ln]
         nonce = [ln for ln in log.splitlines() if "nonce" in ln.lower()]
+        # the jump reached the workers: their log lines (stamped by time.time) ran ahead
+        real_now = datetime.datetime.now()
+        ahead = sum(1 for ln in log.splitlines() if (t := _log_time(ln)) is not None
+                    and (t - real_now).total_seconds() > 1800)
         rows += [
+            check(sc, "log lines stamped +1 h", ahead, "", ">", 0, "the group's wall clock did jump"),
             check(sc, "watchdog losses", len(lost), "", "==", 0, lost[0][-150:] if lost else "heartbeats on monotonic"),
             check(sc, "kill switch trips", tg.ks.state()["trips"] - trips0, "", "==", 0),
             check(sc, "restarts", sum(p["restarts"] for p in st["processes"]) - restarts0, "", "==", 0),
@@ -257,7 +272,46 @@ def run_wall_clock_jump(ctx: Ctx) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------- refused starts
+
+
+def _supervisor_rc(config: Path, run_dir: Path) -> tuple[int, str, float]:
+    env = dict(os.environ, MM_RUN_DIR=str(run_dir))
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "procs.supervisor", "--config", str(config)], capture_output=True,
+                       text=True, timeout=120, cwd=REPO, env=env)
+    return r.returncode, r.stderr, time.monotonic() - t0
+
+
+def run_start_refused(ctx: Ctx) -> list[Row]:
+    """A key file others may read, and a bad config value: the supervisor refuses to start."""
+    from mm.venues.hyperliquid.keys import write_key_file
+
+    sc = "start_refused"
+    secret = "0x" + "3d" * 31 + "07"
+    key = write_key_file(ctx.tmp / "agent.key", secret)
+    write_key_file(ctx.tmp / "agent.key.risk", "0x" + "4e" * 31 + "08")
+    os.chmod(key, 0o644)
+    cfg = ctx.tmp / "live.toml"
+    cfg.write_text(f'[run]\nmode = "live"\nstate_dir = "{ctx.tmp / "state"}"\n[venues]\n'
+                   f'hl_http_url = "https://api.hyperliquid.xyz"\n[exchange]\nnetwork = "mainnet"\nkey_file = "{key}"\n')
+    rc, err, took = _supervisor_rc(cfg, ctx.tmp / "run")
+    started = (ctx.tmp / "run" / "control.sock").exists()
+    ok = rc == 2 and "0644" in err and "chmod 600" in err and secret[2:] not in err.lower() and not started
+    rows = [check(sc, "key file 0644", 0 if ok else 1, "", "==", 0,
+                  f"rc {rc} in {took:.1f} s: {err.strip().splitlines()[-1][:110] if err.strip() else ''}")]
+    bad = ctx.tmp / "bad.toml"
+    bad.write_text("[supervisor]\nheartbeat_deadline_ms = -5\n")
+    rc, err, took = _supervisor_rc(bad, ctx.tmp / "run2")
+    ok = rc == 2 and "supervisor.heartbeat_deadline_ms" in err and "Traceback" not in err
+    rows.append(check(sc, "bad config value", 0 if ok else 1, "", "==", 0,
+                      f"rc {rc}: {err.strip().splitlines()[-1][:110] if err.strip() else ''}"))
+    return rows
+
+
 SCENARIOS = [
+    Scenario("start_refused", run_start_refused, fast=True,
+             doc="key file readable by others, bad config value: the supervisor refuses to start, naming it"),
     Scenario("kill9", run_kill9, fast=False,
              doc="kill -9 of each process mid-trading: detection, kill switch/restart, orphans, position mismatch"),
     Scenario("wall_clock_jump", run_wall_clock_jump, fast=False,

@@ -454,20 +454,22 @@ class Supervisor:
     def shutdown(self) -> None:
         sd_notify("STOPPING=1")
         timeout_s = self.cfg.supervisor.shutdown_timeout_ms / 1000
+        # The paper venue stops last: execution's clean stop cancels its orders there first.
         running = [m for m in self.procs.values() if m.popen is not None and m.popen.poll() is None]
-        for m in running:
-            self.hb.row(m.name).set(state=int(ProcState.STOPPING))
-            assert m.popen is not None
-            m.popen.terminate()
         deadline = time.monotonic() + timeout_s
-        for m in running:
-            assert m.popen is not None
-            try:
-                m.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("%s did not stop within %.1f s; killing it", m.name, timeout_s)
-                m.popen.kill()
-                m.popen.wait()
+        for wave in ([m for m in running if m.name != "venue"], [m for m in running if m.name == "venue"]):
+            for m in wave:
+                self.hb.row(m.name).set(state=int(ProcState.STOPPING))
+                assert m.popen is not None
+                m.popen.terminate()
+            for m in wave:
+                assert m.popen is not None
+                try:
+                    m.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.error("%s did not stop within %.1f s; killing it", m.name, timeout_s)
+                    m.popen.kill()
+                    m.popen.wait()
         self.control.close()
         self.ctl_reader.close()
         for w in self.wakers.values():
