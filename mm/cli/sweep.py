@@ -39,6 +39,8 @@ from typing import Any, Protocol
 
 import msgspec
 
+from mm.cli.progress import Progress, add_quiet_flag
+from mm.config import ConfigError, load_config
 from mm.execution.config import ExecutionConfig
 from mm.replay.engine import CoinSpec, ReplayConfig, fee_rates_of
 from mm.replay.metrics import compute
@@ -73,6 +75,7 @@ class Job(msgspec.Struct, frozen=True):
     policy: str
     sets: tuple[str, ...]
     phase: str = "tune"
+    base_json: bytes = b""  # the --config file's [execution] section (msgspec JSON), empty: built-in defaults
 
 
 _CACHE: dict[tuple[DataSpec, str], tuple[list[object], list[CoinSpec], Any, int, Any]] = {}
@@ -111,7 +114,8 @@ def run_job(job: Job) -> dict[str, Any]:
     """One trial's replay: its key figures (runs in a worker)."""
     t = time.perf_counter()
     evs, coins, labels, trade_from, models = _inputs(job.spec, job.phase)
-    ecfg = apply_overrides(ExecutionConfig(policy=job.policy), list(job.sets))  # type: ignore[arg-type]
+    base = msgspec.json.decode(job.base_json, type=ExecutionConfig) if job.base_json else ExecutionConfig()
+    ecfg = apply_overrides(msgspec.structs.replace(base, policy=job.policy), list(job.sets))  # type: ignore[arg-type]
     s = job.spec
     rcfg = ReplayConfig(seed=s.seed, fee_tier=s.fee_tier, risk=s.risk, md_latency=s.md_latency,
                         order_latency=s.order_latency, cancel_latency=s.cancel_latency,
@@ -218,7 +222,8 @@ def load_space(arg: str, policy: str) -> Space:
 
 
 def sweep(spec: DataSpec, policy: str, space: Space, objective: str, trials: int, jobs: int, ex: Executor,
-          seed: int = 0, min_fills: int = 5, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          seed: int = 0, min_fills: int = 5, progress: Callable[[str], None] | None = None,
+          base_json: bytes = b"") -> dict[str, Any]:
     """Run ``trials`` trials (``jobs`` at a time) and the best one on the holdout; the results document."""
     import optuna
     from optuna.trial import TrialState
@@ -233,7 +238,7 @@ def sweep(spec: DataSpec, policy: str, space: Space, objective: str, trials: int
         while asked < trials and len(pending) < max(jobs, 1):
             trial = study.ask()
             params = suggest(space, trial)
-            job = Job(trial.number, spec, policy, tuple(to_sets(params)))
+            job = Job(trial.number, spec, policy, tuple(to_sets(params)), base_json=base_json)
             pending[ex.submit(run_job, job)] = (trial, params)
             asked += 1
         done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
@@ -278,7 +283,7 @@ def sweep(spec: DataSpec, policy: str, space: Space, objective: str, trials: int
         doc["best"] = {"trial": best["trial"], "objective": best["objective"], "params": best["params"], "sets": sets,
                        "summary": {k: best.get(k) for k in SUMMARY_KEYS}}
         try:
-            h = ex.submit(run_job, Job(best["trial"], spec, policy, tuple(sets), phase="holdout")).result()
+            h = ex.submit(run_job, Job(best["trial"], spec, policy, tuple(sets), phase="holdout", base_json=base_json)).result()
             hv, why = objective_value(objective, h["summary"], min_fills)
             doc["holdout"] = {"objective": hv, "note": why, "summary": h["summary"], "window_s": h["window_s"]}
         except Exception as exc:
@@ -353,7 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--order-latency", default=ReplayConfig().order_latency)
     ap.add_argument("--cancel-latency", default=ReplayConfig().cancel_latency)
     ap.add_argument("--response-latency", default=ReplayConfig().response_latency)
+    ap.add_argument("--config", default=None, help="start from this config's [execution] section (default: built-in)")
+    ap.add_argument("--json", action="store_true", help="print sweep.json on stdout (the text goes to stderr)")
+    add_quiet_flag(ap)
     a = ap.parse_args(argv)
+    try:
+        base_json = msgspec.json.encode(load_config(a.config).execution) if a.config else b""
+    except (OSError, ConfigError) as exc:
+        print(f"mmctl sweep: config error: {exc}", file=sys.stderr)
+        return 2
     if not (0.0 <= a.split < 1.0 and 0.0 < a.holdout < 1.0 and a.split + a.holdout < 1.0):
         ap.error("need 0 <= --split, 0 < --holdout and --split + --holdout < 1")
     if a.trials < 1 or a.jobs < 1:
@@ -377,29 +390,32 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"mmctl sweep: {exc} (pip install distributed / ray)", file=sys.stderr)
         return 2
-    tty = sys.stderr.isatty()
+    prog = Progress("sweep", total=a.trials, quiet=a.quiet)
     try:
         doc = sweep(spec, a.policy, space, a.objective, a.trials, a.jobs, ex, seed=a.seed, min_fills=a.min_fills,
-                    progress=(lambda s: print(s, file=sys.stderr, flush=True)) if tty else None)
+                    progress=lambda line: prog.advance(1, note=line), base_json=base_json)
     finally:
+        prog.close()
         ex.close()
+    out = sys.stderr if a.json else sys.stdout
     print(f"sweep of {a.data} ({','.join(spec.coins)}), policy {a.policy}, {a.trials} trials on {doc['setup']['executor']}, "
-          f"objective {a.objective} ({OBJECTIVES[a.objective]}); {doc['setup']['protocol']}; {doc['wall_s']:.1f} s")
-    print(table(doc))
+          f"objective {a.objective} ({OBJECTIVES[a.objective]}); {doc['setup']['protocol']}; {doc['wall_s']:.1f} s", file=out)
+    print(table(doc), file=out)
     pj, pc = write(doc, Path(a.out))
+    if a.json:
+        print(json.dumps(doc, indent=1, default=str))
     best = doc["best"]
     if best is None:
-        print(f"no trial reached an objective value (min fills {a.min_fills}); wrote {pj} and {pc}")
+        print(f"no trial reached an objective value (min fills {a.min_fills}); wrote {pj} and {pc}", file=out)
         return 1
     h = doc["holdout"] or {}
     print(f"best trial {best['trial']}: {a.objective} {best['objective']:.4g} on the tuning window; on the holdout: "
-          f"{_fmt(h.get('objective'))} {h.get('note', '')} (fills {_fmt((h.get('summary') or {}).get('fills'))})")
-    print("best parameters, for mmctl replay:")
+          f"{_fmt(h.get('objective'))} {h.get('note', '')} (fills {_fmt((h.get('summary') or {}).get('fills'))})", file=out)
+    print("best parameters, for mmctl replay:", file=out)
     for s in best["sets"]:
-        print(f"  --set {s}")
-    print(f"wrote {pj} and {pc}")
+        print(f"  --set {s}", file=out)
+    print(f"wrote {pj} and {pc}", file=out)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
