@@ -296,6 +296,31 @@ class Fill(_Msg, tag=31, frozen=True):
     mid_px: float = 0.0
 
 
+class ShadowFill(_Msg, tag=32, frozen=True):
+    """A simulated fill of the active policy's would-be quote at the Shadow exposure level.
+
+    At Shadow (size multiplier 0) execution places nothing; the variants simulator's track
+    of the active parameters (mm.execution.variants) quotes on the same snapshots and its
+    quotes are filled by the paper fill model. Execution publishes those fills on the ex
+    ring so that risk has evidence at Shadow (fills at level, markouts, the validator's
+    observations). Never a position or PnL: no order, no venue, no inventory (the feature
+    process and the monitor ignore this type). ``mid_px``: the mid the fill is measured
+    against (the symbol's mid before the move that filled it); ``predicted_edge_bps``: the
+    quote's expected edge (its queue value) when the policy evaluated one, else NaN.
+    """
+
+    symbol_id: int
+    ts_ns: int
+    origin_ts_ns: int
+    side: int
+    px: float
+    qty: float
+    fee: float
+    is_maker: bool
+    mid_px: float
+    predicted_edge_bps: float = float("nan")
+
+
 class ControlState(_Msg, tag=40, frozen=True):
     """Risk's instruction to execution, applied every cycle."""
 
@@ -353,6 +378,7 @@ AnyMessage = (
     | AlphaSignal
     | OrderEvent
     | Fill
+    | ShadowFill
     | ControlState
     | OperatorCommand
     | CycleSummary

@@ -24,22 +24,22 @@ whose CRC, zstd frame or msgpack does not check out is skipped and counted
 
 A real example: the first two trades that the importer keeps from ``trades_BTC.csv`` of
 2025-09-03 (mm.importers.hl_csv, symbol id 0), written as one chunk by
-``RecordingWriter(dir, source="example", wall_clock_ns=lambda: 0)``. The file is 415 bytes:
-a 296-byte preamble (magic, header length 0x11c, then the msgpack header
+``RecordingWriter(dir, source="example", wall_clock_ns=lambda: 0)``. The file is 427 bytes:
+a 308-byte preamble (magic, header length 0x128, then the msgpack header
 ``{"version": 1, "created_unix_ns": 0, "source": "example", "tags": {"Trade": 1, ...,
 "RawFrame": 200, "JournalEntry": 201}}``), then one chunk::
 
-    00000000  4d 4d 52 45 43 00 01 0a  1c 01 00 00 84 a7 76 65 |MMREC.........ve|
+    00000000  4d 4d 52 45 43 00 01 0a  28 01 00 00 84 a7 76 65 |MMREC...(.....ve|
     00000010  72 73 69 6f 6e 01 af 63  72 65 61 74 65 64 5f 75 |rsion..created_u|
     ...
-    00000128  4d 4d 43 4b 67 00 00 00  02 00 00 00 64 7a 82 c5 |MMCKg.......dz..|
-    00000138  28 b5 2f fd 20 77 f5 02  00 d4 04 92 9a 01 00 00 |(./. w..........|
-    00000148  cf 18 61 c6 fb 79 8e 83  b0 cf 00 00 01 99 0f a5 |..a..y..........|
-    00000158  40 eb cb 40 fb 1b e0 00  00 00 00 cb 3f 4e 79 67 |@..@........?Nyg|
-    00000168  ca ea 74 7e ff cf 00 02  f7 3c d9 b2 67 4c 8b ad |..t~.....<..gL..|
-    00000178  bf 0c 42 44 42 44 f0 51  b1 d9 2b 7f e0 8b 01 cf |..BDBD.Q..+.....|
-    00000188  00 01 3f ec b3 aa 3e 30  06 00 60 04 08 18 64 0c |..?...>0..`...d.|
-    00000198  32 c1 ab e2 b2 28 4d                             |2....(M|
+    00000134  4d 4d 43 4b 67 00 00 00  02 00 00 00 64 7a 82 c5 |MMCKg.......dz..|
+    00000144  28 b5 2f fd 20 77 f5 02  00 d4 04 92 9a 01 00 00 |(./. w..........|
+    00000154  cf 18 61 c6 fb 79 8e 83  b0 cf 00 00 01 99 0f a5 |..a..y..........|
+    00000164  40 eb cb 40 fb 1b e0 00  00 00 00 cb 3f 4e 79 67 |@..@........?Nyg|
+    00000174  ca ea 74 7e ff cf 00 02  f7 3c d9 b2 67 4c 8b ad |..t~.....<..gL..|
+    00000184  bf 0c 42 44 42 44 f0 51  b1 d9 2b 7f e0 8b 01 cf |..BDBD.Q..+.....|
+    00000194  00 01 3f ec b3 aa 3e 30  06 00 60 04 08 18 64 0c |..?...>0..`...d.|
+    000001a4  32 c1 ab e2 b2 28 4d                             |2....(M|
 
 ``MMCK``, comp_len 0x67 = 103, n_records 2, crc32 0xc5827a64, then the zstd frame
 (``28 b5 2f fd``). It decompresses to ``92`` (a msgpack array of 2) followed by two

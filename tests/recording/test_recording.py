@@ -210,7 +210,7 @@ def test_docstring_example_is_a_real_recording(tmp_path: Path) -> None:
     the same header and the same uncompressed chunk for the same two trades."""
     doc = fmt.__doc__ or ""
     rows = re.findall(r"^    ([0-9a-f]{8})  ((?:[0-9a-f]{2} ?){1,8}(?: (?:[0-9a-f]{2} ?){1,8})?)", doc, re.M)
-    chunk_rows = [(int(off, 16), bytes.fromhex(hx.replace(" ", ""))) for off, hx in rows if int(off, 16) >= 0x128]
+    chunk_rows = [(int(off, 16), bytes.fromhex(hx.replace(" ", ""))) for off, hx in rows if int(off, 16) >= 0x134]
     chunk = b"".join(b for _, b in chunk_rows)
     want = [
         Trade(0, 0, 1756904113029678000, 1756904112363, 1756904112363, 111038.0, 0.00093, -1, 834790675867468),
@@ -220,10 +220,10 @@ def test_docstring_example_is_a_real_recording(tmp_path: Path) -> None:
         for t in want:
             w.write(t, t.ts_ns)
     written = w.paths[0].read_bytes()
-    assert len(written) == 415 and written[:0x128].startswith(fmt.MAGIC)
+    assert len(written) == 427 and written[:0x134].startswith(fmt.MAGIC)
     # the documented file: today's preamble + the documented chunk, read back
     doc_file = tmp_path / "doc-000000.mmrec"
-    doc_file.write_bytes(written[:0x128] + chunk)
+    doc_file.write_bytes(written[:0x134] + chunk)
     assert list(RecordingReader(doc_file)) == want
     dctx = zstandard.ZstdDecompressor()
-    assert dctx.decompress(chunk[16:]) == dctx.decompress(written[0x128 + 16:])
+    assert dctx.decompress(chunk[16:]) == dctx.decompress(written[0x134 + 16:])
