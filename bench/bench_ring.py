@@ -28,6 +28,7 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import resource
 import secrets
 import time
 from collections.abc import Callable
@@ -56,6 +57,12 @@ STRETCH_P99_US = 5.0
 TARGET_MPS = 1.0
 STRETCH_BATCH_MPS = 3.0
 STRETCH_VS_ZMQ = 4.0
+STRETCH_P50_VS_ZMQ = 35.0
+STRETCH_BLOCK_VS_SEM = 1.2
+STRETCH_CPU_PCT = 35.0
+CPU_RATE = 10_000.0  # msgs/s of the consumer CPU scenario
+CPU_SECONDS = 3.0
+CPU_SECONDS_QUICK = 1.0
 
 
 # --------------------------------------------------------------------------- messages
@@ -184,24 +191,31 @@ def _consume_ring_lat(cmd: dict[str, Any], conn: Connection) -> dict[str, Any]:
     n = cmd["n"]
     lat = np.zeros(n, dtype=np.int64)
     got = lost = 0
+    poll = rd.poll if cmd["path"] == "builtin" else rd.poll_py
+    wait, readers = waiter.wait, [rd]
     conn.send("ready")
     guard = clock() + int(GUARD_S * 1e9)
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = clock()
     while got + lost < n and clock() < guard:
         try:
-            m = rd.poll()
+            m = poll()
         except RingOverrun as e:
             lost += e.lost
             continue
         if m is None:
-            waiter.wait([rd], 100_000_000)
+            wait(readers, 100_000_000)
             continue
         ts = dec(m).ts_ns  # type: ignore[union-attr]
         lat[got] = clock() - ts
         got += 1
         ack.value = got
+    wall_ns = clock() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     ring.close()
     waker.close()
-    return {"lat": _warm(lat[:got]), "lost": lost}
+    return {"lat": _warm(lat[:got]), "lost": lost, "cpu_frac": cpu_s / max(wall_ns / 1e9, 1e-9), "sleeps": waiter.sleeps}
 
 
 def _produce_ring_lat(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -209,9 +223,31 @@ def _produce_ring_lat(cmd: dict[str, Any]) -> dict[str, Any]:
 
     ring = Ring.attach(cmd["ring"])
     w = ring.writer()
-    _paced(cmd["n"], w.push, cmd["size"])
+    push = w.push if cmd["path"] == "builtin" else w.push_py
+    if cmd.get("rate"):
+        _at_rate(cmd["n"], push, cmd["size"], cmd["rate"])
+    else:
+        _paced(cmd["n"], push, cmd["size"])
     ring.close()
     return {}
+
+
+def _at_rate(n: int, send: Callable[[bytes], Any], size: int, rate: float) -> None:
+    """Send ``n`` stamped, encoded messages at a fixed rate (open loop): the consumer CPU
+    scenario, where what matters is what the consumer burns between messages."""
+    from mm.schema import Codec
+
+    enc = Codec().encode
+    make = _message_factory(size)
+    clock = time.monotonic_ns
+    yield_ = os.sched_yield
+    step = int(1e9 / rate)
+    nxt = clock()
+    for i in range(n):
+        nxt += step
+        while clock() < nxt:
+            yield_()
+        send(enc(make(clock(), i)))
 
 
 def _consume_ring_tput(cmd: dict[str, Any], conn: Connection) -> dict[str, Any]:
@@ -229,7 +265,7 @@ def _consume_ring_tput(cmd: dict[str, Any], conn: Connection) -> dict[str, Any]:
     t_first = t_last = 0
     conn.send("ready")
     guard = clock() + int(GUARD_S * 1e9)
-    poll, poll_batch, readers = rd.poll, rd.poll_batch, [rd]
+    poll, poll_batch, readers = rd.poll if cmd["path"] == "builtin" else rd.poll_py, rd.poll_batch, [rd]
     while got + lost < n:
         try:
             if batched:
@@ -276,7 +312,7 @@ def _produce_ring_tput(cmd: dict[str, Any]) -> dict[str, Any]:
                 room = q[k] - 1 + slots - MARGIN
             seq = push_batch(payloads if n - seq >= BATCH else payloads[: n - seq])
     else:
-        push = w.push
+        push = w.push if cmd["path"] == "builtin" else w.push_py
         i = 0
         while seq < n:
             if seq >= room:
@@ -505,7 +541,16 @@ class _Pair:
                 p.kill()
 
 
-def _ring_scenario(pair: _Pair, op: str, strategy: str, size: int, n: int, batched: bool = False) -> dict[str, Any]:
+def _ring_scenario(
+    pair: _Pair,
+    op: str,
+    strategy: str,
+    size: int,
+    n: int,
+    batched: bool = False,
+    path: str = "builtin",
+    rate: float = 0.0,
+) -> dict[str, Any]:
     from ipc.ring import Ring
     from ipc.wait import Waker
 
@@ -514,7 +559,7 @@ def _ring_scenario(pair: _Pair, op: str, strategy: str, size: int, n: int, batch
     waker = Waker.create(pair.name("wake"))
     try:
         cmd = {"op": op, "ring": ring.name, "waker": waker.name, "strategy": strategy, "size": size, "n": n}
-        cmd["batched"] = batched
+        cmd.update(batched=batched, path=path, rate=rate)
         return _pair_run(pair, cmd)
     finally:
         ring.close()
@@ -581,8 +626,9 @@ def _lat_figures(rounds: list[dict[str, Any]]) -> dict[str, float]:
 def _latency_cmd(pair: _Pair, key: str, n: int) -> Callable[[], dict[str, Any]]:
     transport, strategy, size_s = key.split("/")
     size = int(size_s)
-    if transport == "ring":
-        return lambda: _ring_scenario(pair, "ring_lat", strategy, size, n)
+    if transport in ("ring", "ring-py"):
+        path = "builtin" if transport == "ring" else "python"
+        return lambda: _ring_scenario(pair, "ring_lat", strategy, size, n, path=path)
     if transport == "pyzmq":
         return lambda: _zmq_scenario(pair, "lat", size, n)
     return lambda: _pair_run(pair, {"op": "mpq", "kind": "lat", "size": size, "n": n})
@@ -596,6 +642,8 @@ def _throughput_cmd(
     size = int(size_s)
 
     def go() -> list[dict[str, Any]]:
+        if transport == "ring-py":
+            return [{**_ring_scenario(pair, "ring_tput", strategy, size, n, path="python"), "mode": "single"}]
         if transport == "ring":
             single = _ring_scenario(pair, "ring_tput", strategy, size, n)
             batch = _ring_scenario(pair, "ring_tput", strategy, size, n_batch, batched=True)
@@ -619,10 +667,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     load_before = os.getloadavg()
     pair = _Pair()
     lat_keys = [f"ring/{st}/{size}" for size in SIZES for st in STRATEGIES]
+    lat_keys += [f"ring-py/{st}/64" for st in STRATEGIES]  # A/B: the Python paths in the same run
     lat_keys += [f"{b}/-/{size}" for size in SIZES for b in ("pyzmq", "mp.Queue")]
     lat_rounds: dict[str, list[dict[str, Any]]] = {k: [] for k in lat_keys}
     tput_keys = [f"ring/{st}/{size}" for size in SIZES for st in STRATEGIES]
+    tput_keys += ["ring-py/spin/64"]
     tput_keys += [f"{b}/-/{size}" for size in SIZES for b in ("pyzmq", "mp.Queue")]
+    cpu_n = int(CPU_RATE * (CPU_SECONDS_QUICK if quick else CPU_SECONDS))
+    cpu: dict[str, dict[str, Any]] = {}
     sem_rounds: list[dict[str, Any]] = []
     tput: dict[str, dict[str, Any]] = {}
     try:
@@ -630,6 +682,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             sem_rounds.append(_sem_scenario(pair, n_lat))
             for key in lat_keys:
                 lat_rounds[key].append(_latency_cmd(pair, key, n_lat)())
+        for strategy in STRATEGIES:  # consumer CPU at a fixed 10 k msgs/s, per wait strategy
+            r = _ring_scenario(pair, "ring_lat", strategy, 64, cpu_n, rate=CPU_RATE)
+            cpu[strategy] = {"cpu_pct": 100.0 * r["cpu_frac"], "sleeps": r["sleeps"], **_lat_figures([r])}
         tput_runs: dict[str, list[dict[str, Any]]] = {k: [] for k in tput_keys}
         for _ in range(t_rounds):  # interleaved as well; the best run of each is reported
             for key in tput_keys:
@@ -640,7 +695,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "lost": sum(r["lost"] for r in runs),
                 "invcs": sum(r["invcs"] for r in runs),
             }
-            if key.startswith("ring/"):
+            if any(r["mode"] == "batch" for r in runs):
                 tput[key]["batch_mps"] = max(_mps(r) for r in runs if r["mode"] == "batch")
     finally:
         pair.close()
@@ -657,6 +712,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "latency_us": {k: _lat_figures(v) for k, v in lat_rounds.items()},
         "throughput_mps": tput,
         "sem_wakeup_us": _lat_figures(sem_rounds),
+        "consumer_cpu_10k": cpu,
     }
     figures["ratios"] = _ratios(figures)
     figures["seconds"] = time.monotonic() - t_start
@@ -678,6 +734,11 @@ def _ratios(f: dict[str, Any]) -> dict[str, float]:
                 out[f"{size} B {strategy}: ring batch / {base} msgs/s"] = tput[key]["batch_mps"] / b_tput
     for size in SIZES:
         out[f"{size} B block: ring p50 / semaphore wake-up p50"] = lat[f"ring/block/{size}"]["p50"] / f["sem_wakeup_us"]["p50"]
+    for strategy in STRATEGIES:  # A/B in the same run: the Python paths over the builtins
+        out[f"64 B {strategy}: ring-py p50 / ring p50 (A/B)"] = lat[f"ring-py/{strategy}/64"]["p50"] / lat[f"ring/{strategy}/64"]["p50"]
+    out["64 B spin: ring single / ring-py single msgs/s (A/B)"] = (
+        tput["ring/spin/64"]["single_mps"] / tput["ring-py/spin/64"]["single_mps"]
+    )
     return out
 
 
@@ -718,9 +779,16 @@ def _print(f: dict[str, Any]) -> None:
         transport, wait, size = key.split("/")
         batch = f"{v['batch_mps']:9.2f}" if "batch_mps" in v else f"{'-':>9}"
         print(f"{transport:<10} {wait:<16} {size + ' B':>5} {v['single_mps']:8.2f} {batch} {v['lost']:5d} {v['invcs']:6d}")
-    print("\nratios (above 1: the ring is faster; the last two: block's cost over the bare wake-up)")
+    print(
+        f"\nconsumer CPU at {CPU_RATE / 1000:.0f} k msgs/s (open loop, 64 B, decode included; CPU time of the"
+        f"\nconsumer process over wall time; sleeps = times it blocked)"
+    )
+    print(f"{'wait':<16} {'cpu %':>6} {'p50':>7} {'p99':>7} {'sleeps':>7} {'invcs':>6}")
+    for strategy, v in f["consumer_cpu_10k"].items():
+        print(f"{strategy:<16} {v['cpu_pct']:6.1f} {v['p50']:7.2f} {v['p99']:7.2f} {v['sleeps']:7d} {v['invcs']:6d}")
+    print("\nratios (above 1: the ring is faster; block: its cost over the bare wake-up; A/B: ring-py = Python paths)")
     for k, r in f["ratios"].items():
-        print(f"  {k:<48} {r:7.1f}x")
+        print(f"  {k:<52} {r:7.2f}x")
     spin = f["latency_us"]["ring/spin/64"]
     t64 = f["throughput_mps"]["ring/spin/64"]
     zmq64 = f["throughput_mps"]["pyzmq/-/64"]["single_mps"]
@@ -739,6 +807,15 @@ def _print(f: dict[str, Any]) -> None:
         f"{_mark(t64['batch_mps'] >= STRETCH_BATCH_MPS)}; {t64['batch_mps'] / zmq64:.1f}x pyzmq "
         f"(stretch >= {STRETCH_VS_ZMQ}x): {_mark(t64['batch_mps'] / zmq64 >= STRETCH_VS_ZMQ)}"
     )
+    zmq_ratio = f["latency_us"]["pyzmq/-/64"]["p50"] / spin["p50"]
+    print(f"  pyzmq p50 / ring p50 {zmq_ratio:.1f}x >= {STRETCH_P50_VS_ZMQ}x (stretch): {_mark(zmq_ratio >= STRETCH_P50_VS_ZMQ)}")
+    block_ratio = f["ratios"]["64 B block: ring p50 / semaphore wake-up p50"]
+    print(
+        f"  block p50 / semaphore floor {block_ratio:.2f}x <= {STRETCH_BLOCK_VS_SEM}x (stretch): "
+        f"{_mark(block_ratio <= STRETCH_BLOCK_VS_SEM)}"
+    )
+    block_cpu = f["consumer_cpu_10k"]["block"]["cpu_pct"]
+    print(f"  block consumer CPU at 10 k msgs/s {block_cpu:.1f}% <= {STRETCH_CPU_PCT}%: {_mark(block_cpu <= STRETCH_CPU_PCT)}")
     print(f"\n({f['seconds']:.1f} s)")
 
 
