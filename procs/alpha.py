@@ -1,16 +1,23 @@
 """The alpha process: StateSnapshots in, AlphaSignals out (mm.alpha.engine.AlphaEngine).
 
 It also reads risk's ControlState (ctl ring) for the continuous validator's model weights:
-a retired lead-lag signal is zeroed (mm.alpha.engine, "Model weights")."""
+a retired lead-lag signal is zeroed (mm.alpha.engine, "Model weights").
+
+Run recording (live/replay parity): mm.stages.AlphaStage journals every snapshot it
+consumed, as received, with the ``now_ns`` of its step, and every model-weights update it
+applied, into ``<state_dir>/runs/<run_id>/alpha-*.mmrec`` after a manifest (``alpha.json``:
+symbols, the SHA-256 of the lead-lag model files it loaded)."""
 
 from __future__ import annotations
 
 import logging
 
 from mm.alpha.engine import AlphaEngine
-from mm.alpha.leadlag import LeadLagParams, decode_params
+from mm.alpha.leadlag import LeadLagParams
 from mm.config import Config
+from mm.recording.run import HashingReader, RunRecorder
 from mm.schema import AnyMessage, ControlState, StateSnapshot
+from mm.stages import AlphaStage, leadlag_models
 from procs.model_files import model_bytes
 from procs.runtime import Worker, run_worker
 
@@ -19,14 +26,9 @@ log = logging.getLogger("mm")
 
 def load_leadlag_models(cfg: Config) -> dict[int, LeadLagParams]:
     """Each symbol's fitted lead-lag file ([models] dir); a symbol without one uses the prior."""
-    models = {}
-    for i, coin in enumerate(cfg.run.symbols):
-        raw = model_bytes(cfg, coin, "leadlag")
-        if raw is not None:
-            try:
-                models[i] = decode_params(raw)
-            except ValueError as exc:
-                log.error("lead-lag model for %s is invalid (%s); using the prior", coin, exc)
+    models, errors = leadlag_models(list(cfg.run.symbols), lambda coin, name: model_bytes(cfg, coin, name))
+    for e in errors:
+        log.error("%s", e)
     return models
 
 
@@ -39,17 +41,37 @@ class AlphaWorker(Worker):
     name = "alpha"
 
     def on_start(self, now_ns: int) -> None:
-        self.engine = alpha_engine(self.cfg)
+        symbols = list(self.cfg.run.symbols)
+        read = HashingReader(lambda coin, name: model_bytes(self.cfg, coin, name))
+        models, errors = leadlag_models(symbols, read)
+        for e in errors:
+            log.error("%s", e)
+        self.stage = AlphaStage(AlphaEngine(models=models, symbols=symbols), journal=True)
+        self.engine = self.stage.engine
+        self.recorder = RunRecorder(self.cfg.run.state_dir, self.run_id, "alpha",
+                                    {"symbols": symbols, "models": read.hashes})
+        log.info("alpha: run recording in %s", self.recorder.dir)
 
     def on_message(self, ring: str, msg: AnyMessage, now_ns: int) -> None:
         if isinstance(msg, StateSnapshot):
             self.note_latency(msg.origin_ts_ns, now_ns)
-            self.publish("sig", self.engine.on_snapshot(msg, now_ns))
+            self.publish("sig", self.stage.on_snapshot(msg, now_ns))
         elif isinstance(msg, ControlState):
-            before = self.engine.weights
-            self.engine.set_model_weights(msg.model_weights)
-            if self.engine.weights != before:
+            if self.stage.on_control(msg):
                 log.warning("model weights from risk: %s", self.engine.weights)
+
+    def drain(self, now_ns: int, max_batch: int = 256) -> int:
+        n = super().drain(now_ns, max_batch)
+        for op, args in self.stage.drain_inputs():
+            self.recorder.input(op, args, now_ns)
+        return n
+
+    def on_timer(self, now_ns: int) -> int:
+        self.recorder.maybe_flush(now_ns)
+        return self.hb_interval_ns
+
+    def on_stop(self, now_ns: int) -> None:
+        self.recorder.close()
 
 
 if __name__ == "__main__":

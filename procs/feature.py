@@ -1,9 +1,16 @@
 """The feature process: market events and our own order events in, StateSnapshots out.
 
-Wiring only: one mm.features.engine.FeatureEngine per symbol decides when a snapshot is
-due (every 100 ms and on material events) and builds it; one
-mm.features.queue_rank.QueueRankTracker per symbol follows our resting orders (OrderEvents
-from the ex ring) through book changes and trades and hands their queue ranks to the engine.
+Wiring only: mm.stages.FeatureStage holds one mm.features.engine.FeatureEngine per symbol,
+which decides when a snapshot is due (every 100 ms and on material events) and builds it,
+and one mm.features.queue_rank.QueueRankTracker per symbol, which follows our resting
+orders (OrderEvents from the ex ring) through book changes and trades and hands their queue
+ranks to the engine.
+
+Run recording (live/replay parity): the stage journals every message it consumed, as
+received, with the ``now_ns`` of its step, and every timer call, into
+``<state_dir>/runs/<run_id>/feature-*.mmrec`` after a manifest (``feature.json``: symbols,
+the SHA-256 of the toxicity model files it loaded); ``mmctl replay --run`` feeds that journal
+to a fresh stage and checks its snapshots against those execution consumed.
 """
 
 from __future__ import annotations
@@ -11,9 +18,9 @@ from __future__ import annotations
 import logging
 
 from mm.features.engine import FeatureEngine
-from mm.features.queue_rank import QueueRankConfig, QueueRankTracker
-from mm.models.toxicity import decode_model
+from mm.recording.run import HashingReader, RunRecorder
 from mm.schema import AnyMessage, Bbo, BookSnapshot, RefPrice, Side, Trade, Venue
+from mm.stages import FeatureStage, toxicity_models
 from procs.model_files import model_bytes
 from procs.runtime import Worker, run_worker
 
@@ -48,40 +55,44 @@ class FeatureWorker(Worker):
 
     def on_start(self, now_ns: int) -> None:
         warm_up(now_ns)
-        n = len(self.cfg.run.symbols)
-        self.engines = []
-        for i, coin in enumerate(self.cfg.run.symbols):
-            raw = model_bytes(self.cfg, coin, "toxicity")
-            model = None
-            if raw is not None:
-                try:
-                    model = decode_model(raw)
-                except ValueError as exc:
-                    log.error("toxicity model for %s is invalid (%s); using the prior", coin, exc)
-            self.engines.append(FeatureEngine(i, toxicity_model=model))
-        self.trackers = [QueueRankTracker(i, QueueRankConfig()) for i in range(n)]
-        self.dropped = 0
+        symbols = list(self.cfg.run.symbols)
+        read = HashingReader(lambda coin, name: model_bytes(self.cfg, coin, name))
+        models, errors = toxicity_models(symbols, read)
+        for e in errors:
+            log.error("%s", e)
+        self.stage = FeatureStage(models, journal=True)
+        self.recorder = RunRecorder(self.cfg.run.state_dir, self.run_id, "feature", {
+            "symbols": symbols, "models": read.hashes})
+        log.info("feature: run recording in %s", self.recorder.dir)
 
     def on_message(self, ring: str, msg: AnyMessage, now_ns: int) -> None:
-        sid = getattr(msg, "symbol_id", -1)
-        if not 0 <= sid < len(self.engines):
-            self.dropped += 1
+        dropped = self.stage.dropped
+        snap = self.stage.on_message(ring, msg, now_ns)
+        if self.stage.dropped != dropped:
             self.hb.add("errors")
-            return
-        origin = getattr(msg, "ts_ns", now_ns) if ring == "md" else getattr(msg, "origin_ts_ns", now_ns)
-        eng = self.engines[sid]
-        if self.trackers[sid].on_event(msg, now_ns):
-            eng.set_queue_ranks(*self.trackers[sid].ranks())
-        if eng.on_event(msg, now_ns):
-            self.note_latency(origin, now_ns)
-            self.publish("snap", eng.snapshot(now_ns, origin))
+        elif snap is not None:
+            self.note_latency(snap.origin_ts_ns, now_ns)
+            self.publish("snap", snap)
+
+    def drain(self, now_ns: int, max_batch: int = 256) -> int:
+        n = super().drain(now_ns, max_batch)
+        self._journal(now_ns)
+        return n
 
     def on_timer(self, now_ns: int) -> int:
-        for eng in self.engines:
-            if eng.due(now_ns):
-                # A timer snapshot originates at the timer; data age is in book_ts_ns etc.
-                self.publish("snap", eng.snapshot(now_ns, now_ns))
+        for snap in self.stage.on_timer(now_ns):
+            self.publish("snap", snap)
+        self._journal(now_ns)
+        self.recorder.maybe_flush(now_ns)
         return TIMER_NS
+
+    def _journal(self, now_ns: int) -> None:
+        for op, args in self.stage.drain_inputs():
+            self.recorder.input(op, args, now_ns)
+
+    def on_stop(self, now_ns: int) -> None:
+        self._journal(now_ns)
+        self.recorder.close()
 
 
 if __name__ == "__main__":

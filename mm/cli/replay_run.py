@@ -1,6 +1,9 @@
-"""``mmctl replay --run RUN``: replay a recorded run's execution inputs, check every decision.
+"""``mmctl replay --run RUN``: replay a recorded run's feature, alpha and execution inputs, check every output.
 
-Reads ``<state_dir>/runs/RUN`` (RUN: a run id, ``latest``, or a run directory), builds the
+Reads ``<state_dir>/runs/RUN`` (RUN: a run id, ``latest``, or a run directory). The chain,
+one stage after the other, in this process: the feature journal into a fresh feature stage,
+whose snapshots must equal those execution and alpha recorded consuming; the alpha journal
+into a fresh alpha stage, whose signals must equal those execution consumed; then builds the
 execution engine as the run did (its own config text, the venue's symbol specs, the same
 model files, checked against the recorded SHA-256, the recorded seeds), feeds it every
 recorded input in order (:mod:`mm.replay.parity`) and compares each ``CycleDecisionRecord``
@@ -9,7 +12,8 @@ the replay (:mod:`mm.replay.pnl`, both), and the variants' comparison with 95% c
 intervals when the run had ``[[variants]]``.
 
 ``--set KEY=VALUE`` (repeatable; dotted ExecutionConfig keys, values as TOML) replays with a
-parameter changed; ``--diff`` prints the first divergent record, both sides, field by field.
+parameter changed (execution only); ``--diff`` prints the first divergent snapshot, signal
+and decision record, both sides, field by field.
 ``--out FILE`` writes the whole report as JSON. Exit status: 0 identical, 1 divergent, 2 an
 error (no such run, a model file changed since the run, a bad ``--set``).
 """
@@ -33,11 +37,14 @@ from mm.recording.run import resolve_run
 from mm.replay.parity import (
     Attribution,
     Divergence,
+    StageResult,
+    StreamCheck,
     attribution,
     count_divergent,
     first_divergence,
     load_run,
     replay_run,
+    replay_stages,
     run_config,
 )
 
@@ -101,6 +108,43 @@ def divergence_text(d: Divergence, limit: int = 60) -> str:
     return "\n".join(lines)
 
 
+def stream_divergence_text(c: StreamCheck, limit: int = 60) -> str:
+    d = c.first
+    assert d is not None
+    lines = [f"first divergent {c.producer} output consumed by {c.consumer}: message #{d.index} of {c.consumer}'s"]
+    for side, m in ((f"run ({c.consumer} got)", d.consumed), (f"replay ({c.producer})", d.produced)):
+        lines.append(f"  {side:>22}: " + ("<none: the replay published no more>" if m is None else
+                     f"{type(m).__name__} symbol {getattr(m, 'symbol_id', '?')} ts_ns {getattr(m, 'ts_ns', '?')} "
+                     f"seq {getattr(m, 'seq', '?')}"))
+    if d.fields:
+        w = max(len(k) for k, _, _ in d.fields[:limit])
+        lines.append(f"  {'field':<{w}}  {'run':>24}  {'replay':>24}")
+        for k, a, b in d.fields[:limit]:
+            lines.append(f"  {k:<{w}}  {_fmt(a):>24}  {_fmt(b):>24}")
+        if len(d.fields) > limit:
+            lines.append(f"  ... {len(d.fields) - limit} more differing fields")
+    return "\n".join(lines)
+
+
+def stage_text(st: StageResult) -> str:
+    lines = [f"stage {st.stage}: {st.inputs} inputs ({st.lost_inputs} lost), {st.outputs} outputs replayed"]
+    for c in st.checks:
+        lines.append(f"  vs {c.consumer}'s: {c.consumed} consumed, {c.divergent} divergent"
+                     f" ({c.skipped_head} published before it attached, {c.unconsumed_tail} after it stopped)")
+    return "\n".join(lines)
+
+
+def stage_report(st: StageResult) -> dict[str, Any]:
+    return {"stage": st.stage, "inputs": st.inputs, "lost_inputs": st.lost_inputs, "outputs": st.outputs,
+            "divergent": st.divergent,
+            "checks": [{"consumer": c.consumer, "consumed": c.consumed, "divergent": c.divergent,
+                        "skipped_head": c.skipped_head, "unconsumed_tail": c.unconsumed_tail,
+                        "first_divergence": None if c.first is None else {
+                            "index": c.first.index, "fields": [[k, a, b] for k, a, b in c.first.fields],
+                            "run": msgspec.to_builtins(c.first.consumed),
+                            "replay": msgspec.to_builtins(c.first.produced)}} for c in st.checks]}
+
+
 def attribution_text(live: Attribution, rep: Attribution) -> str:
     rows = [("spread capture", "spread_capture_usd"), ("adverse selection", "adverse_selection_usd"),
             ("fees", "fees_usd"), ("inventory", "inventory_usd"), ("total", "total_usd")]
@@ -130,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = run_config(run)
         overrides = parse_sets(args.set)
         read = model_reader(str(run_dir), run.manifest, cfg.models.dir)
+        stages = replay_stages(run, read)
         res = replay_run(run, overrides, read)
     except (ConfigError, FileNotFoundError, ValueError, KeyError) as exc:
         print(f"mmctl replay --run: {exc}", file=sys.stderr)
@@ -151,15 +196,32 @@ def main(argv: list[str] | None = None) -> int:
             "replay": msgspec.to_builtins(div.replay) if div.replay else None},
         "pnl_run": msgspec.to_builtins(live_pnl), "pnl_replay": msgspec.to_builtins(rep_pnl),
         "pnl_identical": pnl_same, "variants": vrows,
+        "stages": [*(stage_report(st) for st in stages),
+                   {"stage": "execution", "inputs": len(run.inputs), "lost_inputs": run.lost_inputs,
+                    "outputs": len(res.records), "divergent": n_div}],
+        "divergent_snapshots": sum(st.divergent for st in stages if st.stage == "feature"),
+        "divergent_signals": sum(st.divergent for st in stages if st.stage == "alpha"),
+        "stages_missing": [p for p, j in (("feature", run.feature), ("alpha", run.alpha)) if j is None],
     }
     if args.out:
         Path(args.out).write_bytes(msgspec.json.format(msgspec.json.encode(report)))
     if args.json:
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
     else:
-        print(f"run {report['run_id']} ({run_dir}): {len(run.inputs)} inputs ({run.lost_inputs} lost), "
-              f"{len(run.records)} decisions recorded, {len(res.records)} replayed"
-              + (f", with {overrides}" if overrides else ""))
+        print(f"run {report['run_id']} ({run_dir})" + (f", execution replayed with {overrides}" if overrides else ""))
+        for st in stages:
+            print(stage_text(st))
+            for c in st.checks:
+                if c.first is not None and args.diff:
+                    print(stream_divergence_text(c))
+                elif c.first is not None:
+                    print(f"  first divergence vs {c.consumer}'s at message #{c.first.index} (--diff shows both sides)")
+        if report["stages_missing"]:
+            print(f"no journal of {', '.join(report['stages_missing'])} in this run: those stages not replayed")
+        print(f"stage execution: {len(run.inputs)} inputs ({run.lost_inputs} lost), "
+              f"{len(run.records)} decisions recorded, {len(res.records)} replayed")
+        print(f"divergent snapshots: {report['divergent_snapshots']}; divergent signals: "
+              f"{report['divergent_signals']}")
         print(f"divergent decisions: {n_div}")
         if div is not None and args.diff:
             print(divergence_text(div))
@@ -170,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         if vrows:
             print("variants (replayed):")
             print(variants_text(vrows))
-    return 0 if n_div == 0 and pnl_same else 1
+    up_div = sum(st.divergent for st in stages)
+    return 0 if n_div == 0 and pnl_same and up_div == 0 else 1
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,22 @@ class RunRecorder:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class HashingReader:
+    """Wraps a model reader ``read(coin, name) -> bytes | None`` and keeps the SHA-256 of every
+    file it returned, keyed ``<coin>/<name>.json`` (a manifest's ``models``: exactly the
+    bytes the process loaded)."""
+
+    def __init__(self, read: Callable[[str, str], bytes | None]) -> None:
+        self._read = read
+        self.hashes: dict[str, str] = {}
+
+    def __call__(self, coin: str, name: str) -> bytes | None:
+        raw = self._read(coin, name)
+        if raw is not None:
+            self.hashes[f"{coin}/{name}.json"] = hashlib.sha256(raw).hexdigest()
+        return raw
 
 
 def config_manifest(config_path: str) -> dict[str, Any]:

@@ -12,6 +12,15 @@ to the same ring slot. With nothing changed every record must come out identical
 byte; ``overrides`` (dotted ExecutionConfig keys) change a parameter, and
 :func:`first_divergence` finds the first record that differs.
 
+Up the chain (:func:`replay_stages`): the feature process's journal (market events from the
+md ring with their local ``ts_ns`` and our order events from the ex ring, each with the
+``now_ns`` its step used, and its timer calls) is fed to a fresh
+:class:`~mm.stages.FeatureStage`, and every snapshot it publishes must equal, field for
+field and in order, those execution (and alpha) recorded consuming; the alpha process's
+journal (snapshots as received, risk's model weights) is fed to a fresh
+:class:`~mm.stages.AlphaStage`, whose signals must equal those execution consumed
+(:func:`compare_stream`).
+
 PnL attribution of the run and of its replay is :mod:`mm.replay.pnl`'s, for both, from the
 Fill messages each published and the mid tape of the snapshots execution consumed
 (:func:`attribution`).
@@ -29,6 +38,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from mm.alpha.engine import AlphaEngine
 from mm.audit.record import CycleDecisionRecord, shrink_to_fit
 from mm.config import Config, parse_config
 from mm.execution.engine import INPUT_ARGS, ExecutionEngine, engine_models
@@ -37,9 +47,14 @@ from mm.execution.variants import VariantStats, apply_overrides
 from mm.recording.format import JournalEntry
 from mm.recording.run import read_journal, read_manifest
 from mm.replay.pnl import FillRow, PnlSplit, attribute
-from mm.schema import Codec, Fill, OrderEvent, StateSnapshot
+from mm.schema import AlphaSignal, Codec, Fill, OrderEvent, StateSnapshot
+from mm.stages import ALPHA_INPUTS, FEATURE_INPUTS, AlphaStage, FeatureStage, leadlag_models, toxicity_models
 
-_DECODERS = {op: msgspec.msgpack.Decoder(t) for op, t in INPUT_ARGS.items()}
+_DECODER_TABLES: dict[str, dict[str, msgspec.msgpack.Decoder[Any]]] = {
+    proc: {op: msgspec.msgpack.Decoder(t) for op, t in table.items()}
+    for proc, table in (("execution", INPUT_ARGS), ("feature", FEATURE_INPUTS), ("alpha", ALPHA_INPUTS))
+}
+_DECODERS = _DECODER_TABLES["execution"]
 
 # Fields of a CycleDecisionRecord that the monitor fills in later (not execution's decision).
 MONITOR_FIELDS = ("wall_ns", "confidence", "model_scores", "fills", "pnl_delta_usd", "pnl_delta_bps",
@@ -55,17 +70,47 @@ class RecordedRun(msgspec.Struct, kw_only=True):
     records: list[CycleDecisionRecord]
     events: list[OrderEvent | Fill]
     lost_inputs: int = 0
+    feature: StageJournal | None = None
+    alpha: StageJournal | None = None
 
 
-def decode_input(e: JournalEntry) -> tuple[str, tuple[Any, ...]]:
-    dec = _DECODERS.get(e.op)
+def decode_input(e: JournalEntry, proc: str = "execution") -> tuple[str, tuple[Any, ...]]:
+    """One journal entry's call, decoded with ``proc``'s table (execution: the engine's
+    :data:`~mm.execution.engine.INPUT_ARGS`; feature, alpha: :mod:`mm.stages`)."""
+    dec = _DECODER_TABLES[proc].get(e.op)
     if dec is None:
-        raise ValueError(f"journal entry {e.seq}: unknown engine input {e.op!r}")
+        raise ValueError(f"{proc} journal entry {e.seq}: unknown input {e.op!r}")
     return e.op, tuple(dec.decode(e.args))
 
 
+class StageJournal(msgspec.Struct, kw_only=True):
+    """A pipeline process's manifest and consumed inputs (feature, alpha), decoded."""
+
+    proc: str
+    manifest: dict[str, Any]
+    inputs: list[tuple[str, tuple[Any, ...]]]
+    lost_inputs: int = 0
+
+
+def load_stage(run_dir: str | Path, proc: str) -> StageJournal | None:
+    """``proc``'s journal of a run directory; None when the run has none (an older run)."""
+    if not (Path(run_dir) / f"{proc}.json").exists():
+        return None
+    manifest = read_manifest(run_dir, proc)
+    inputs: list[tuple[str, tuple[Any, ...]]] = []
+    expect = 0
+    lost = 0
+    for rec in read_journal(run_dir, proc):
+        if isinstance(rec, JournalEntry):
+            lost += max(rec.seq - expect, 0)
+            expect = rec.seq + 1
+            inputs.append(decode_input(rec, proc))
+    return StageJournal(proc=proc, manifest=manifest, inputs=inputs, lost_inputs=lost)
+
+
 def load_run(run_dir: str | Path) -> RecordedRun:
-    """Read execution's manifest and journal of a run directory."""
+    """Read execution's manifest and journal of a run directory, and the feature and alpha
+    processes' journals where the run has them."""
     manifest = read_manifest(run_dir, "execution")
     inputs: list[tuple[str, tuple[Any, ...]]] = []
     records: list[CycleDecisionRecord] = []
@@ -82,7 +127,7 @@ def load_run(run_dir: str | Path) -> RecordedRun:
         elif isinstance(rec, OrderEvent | Fill):
             events.append(rec)
     return RecordedRun(run_dir=str(run_dir), manifest=manifest, inputs=inputs, records=records, events=events,
-                       lost_inputs=lost)
+                       lost_inputs=lost, feature=load_stage(run_dir, "feature"), alpha=load_stage(run_dir, "alpha"))
 
 
 def run_config(run: RecordedRun) -> Config:
@@ -126,6 +171,139 @@ def replay_run(run: RecordedRun, overrides: dict[str, Any] | None = None,
             shrunk, _ = shrink_to_fit(rec, capacity, codec.encode)
             records.append(shrunk)
     return ReplayResult(records=records, events=events, variants=eng.variants.stats(), activations=eng.activations)
+
+
+# --------------------------------------------------------------------------- upstream stages
+
+ModelRead = Callable[[str, str], bytes | None]
+
+
+def _no_model(coin: str, name: str) -> bytes | None:
+    return None
+
+
+def replay_feature(j: StageJournal, read_model: ModelRead | None = None) -> list[StateSnapshot]:
+    """The feature journal fed to a fresh :class:`~mm.stages.FeatureStage` (the toxicity
+    models the run loaded); every snapshot it publishes, in order."""
+    models, errors = toxicity_models([str(s) for s in j.manifest["symbols"]], read_model or _no_model)
+    if errors:
+        raise ValueError("; ".join(errors))
+    stage = FeatureStage(models)
+    out: list[StateSnapshot] = []
+    for op, args in j.inputs:
+        out.extend(stage.apply_input(op, args))
+    return out
+
+
+def replay_alpha(j: StageJournal, read_model: ModelRead | None = None) -> list[AlphaSignal]:
+    """The alpha journal fed to a fresh :class:`~mm.stages.AlphaStage` (the lead-lag models
+    the run loaded); every signal it publishes, in order."""
+    symbols = [str(s) for s in j.manifest["symbols"]]
+    models, errors = leadlag_models(symbols, read_model or _no_model)
+    if errors:
+        raise ValueError("; ".join(errors))
+    stage = AlphaStage(AlphaEngine(models=models, symbols=symbols))
+    out: list[AlphaSignal] = []
+    for op, args in j.inputs:
+        out.extend(stage.apply_input(op, args))
+    return out
+
+
+def consumed(inputs: Iterable[tuple[str, tuple[Any, ...]]], op: str) -> list[Any]:
+    """The first argument of every journaled ``op`` call (what a process consumed from a ring)."""
+    return [args[0] for o, args in inputs if o == op]
+
+
+class StreamDivergence(msgspec.Struct, kw_only=True):
+    """The first message a consumer recorded that differs from the replayed producer's."""
+
+    index: int  # in the consumer's list
+    produced: Any
+    consumed: Any
+    fields: list[tuple[str, Any, Any]]
+
+
+class StreamCheck(msgspec.Struct, kw_only=True):
+    """A replayed producer's messages against what one consumer recorded having received.
+
+    The consumer's list must be a contiguous run of the producer's: ``skipped_head``
+    messages published before the consumer attached to the ring (its reader starts at the
+    latest message) and ``unconsumed_tail`` ones published after it stopped are not
+    divergences; every other difference is (a changed field, a missing or an extra message)."""
+
+    producer: str
+    consumer: str
+    produced: int
+    consumed: int
+    skipped_head: int
+    unconsumed_tail: int
+    divergent: int
+    first: StreamDivergence | None
+
+
+def _field_diff(a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    fa = _flat(a) if a is not None else {}
+    fb = _flat(b) if b is not None else {}
+    keys = list(dict.fromkeys([*fa, *fb]))
+    return [(k, fa.get(k, "<absent>"), fb.get(k, "<absent>")) for k in keys
+            if not _eq(fa.get(k, "<absent>"), fb.get(k, "<absent>"))]
+
+
+def compare_stream(producer: str, consumer: str, produced: Sequence[Any], got: Sequence[Any]) -> StreamCheck:
+    """Byte-identical messages (msgpack; NaN equals NaN of the same bits), same order."""
+    pb = [_enc.encode(m) for m in produced]
+    gb = [_enc.encode(m) for m in got]
+    off = 0
+    if gb:
+        try:
+            off = pb.index(gb[0])
+        except ValueError:
+            off = 0
+    divergent = 0
+    first: StreamDivergence | None = None
+    for i, g in enumerate(gb):
+        k = off + i
+        if k < len(pb) and pb[k] == g:
+            continue
+        divergent += 1
+        if first is None:
+            p = produced[k] if k < len(produced) else None
+            first = StreamDivergence(index=i, produced=p, consumed=got[i], fields=_field_diff(got[i], p))
+    return StreamCheck(producer=producer, consumer=consumer, produced=len(pb), consumed=len(gb), skipped_head=off,
+                       unconsumed_tail=max(len(pb) - off - len(gb), 0), divergent=divergent, first=first)
+
+
+class StageResult(msgspec.Struct, kw_only=True):
+    """One upstream stage replayed: its inputs, outputs and the checks of its outputs."""
+
+    stage: str
+    inputs: int
+    lost_inputs: int
+    outputs: int
+    checks: list[StreamCheck]
+
+    @property
+    def divergent(self) -> int:
+        return sum(c.divergent for c in self.checks)
+
+
+def replay_stages(run: RecordedRun, read_model: ModelRead | None = None) -> list[StageResult]:
+    """Feature and alpha replayed from their journals; the feature's snapshots checked
+    against those execution and alpha consumed, the alpha's signals against execution's."""
+    out: list[StageResult] = []
+    if run.feature is not None:
+        snaps = replay_feature(run.feature, read_model)
+        checks = [compare_stream("feature", "execution", snaps, consumed(run.inputs, "on_snapshot"))]
+        if run.alpha is not None:
+            checks.append(compare_stream("feature", "alpha", snaps, consumed(run.alpha.inputs, "on_snapshot")))
+        out.append(StageResult(stage="feature", inputs=len(run.feature.inputs), lost_inputs=run.feature.lost_inputs,
+                               outputs=len(snaps), checks=checks))
+    if run.alpha is not None:
+        sigs = replay_alpha(run.alpha, read_model)
+        out.append(StageResult(stage="alpha", inputs=len(run.alpha.inputs), lost_inputs=run.alpha.lost_inputs,
+                               outputs=len(sigs),
+                               checks=[compare_stream("alpha", "execution", sigs, consumed(run.inputs, "on_signal"))]))
+    return out
 
 
 # --------------------------------------------------------------------------- comparison
