@@ -180,6 +180,10 @@ class RiskAuthority:
         self.last_update_ns = start_ns
         self._wall_offset_ns = 0
         self._stale_since_ns: dict[int, int] = {}
+        # Symbols whose market data has been seen at least once. Before its first data a symbol
+        # is still starting (nothing can be quoted without a snapshot), not stale: a venue or feed
+        # slow to come up must not hold the group in Red for the level's whole dwell.
+        self._live_symbols: set[int] = set()
         self._cascade: set[int] = set()
         self.reconcile_mismatch = False
         self.last_reconcile: ReconcileReport | None = None
@@ -234,7 +238,9 @@ class RiskAuthority:
         return True
 
     def on_mark(self, symbol_id: int, mid_px: float, now_ns: int | None = None) -> None:
-        """The mid of a symbol. With ``now_ns``, fills whose markout horizon has passed resolve."""
+        """The mid of a symbol (market data: the symbol is live). With ``now_ns``, fills whose
+        markout horizon has passed resolve."""
+        self._live_symbols.add(symbol_id)
         self.positions.mark(symbol_id, mid_px)
         if now_ns is not None:
             self.shadow_engine.on_mark(symbol_id, mid_px, now_ns)
@@ -272,6 +278,7 @@ class RiskAuthority:
             self._stale_since_ns[symbol_id] = min(self._stale_since_ns.get(symbol_id, since), since)
         else:
             self._stale_since_ns.pop(symbol_id, None)
+            self._live_symbols.add(symbol_id)
 
     def on_exchange_event(self, kind: str, now_ns: int) -> None:
         """A reconnect, 429, reject or order timeout seen by execution or the feed."""
@@ -414,7 +421,8 @@ class RiskAuthority:
         return SIDES_ASK if q > 0 else (SIDES_BID if q < 0 else SIDES_NONE)
 
     def safety_inputs(self, now_ns: int) -> SafetyInputs:
-        stale_s = max(((now_ns - t) / 1e9 for t in self._stale_since_ns.values()), default=0.0)
+        stale_s = max(((now_ns - t) / 1e9 for s, t in self._stale_since_ns.items() if s in self._live_symbols),
+                      default=0.0)
         return SafetyInputs(
             drawdown_pct=self.drawdown.drawdown_pct(),
             degraded_models=len(self.validator.degraded_models()),
@@ -592,7 +600,8 @@ class RiskAuthority:
                 "last": None if self.last_reconcile is None else msgspec.to_builtins(self.last_reconcile),
             },
             "exchange_health": self.health.health(now_ns).name,
-            "stale_symbols": sorted(self._stale_since_ns),
+            "stale_symbols": sorted(s for s in self._stale_since_ns if s in self._live_symbols),
+            "awaiting_first_data": sorted(s for s in self._stale_since_ns if s not in self._live_symbols),
             "cascade_symbols": sorted(self._cascade),
             "validation": self.validator.status(),
             "shadow": {

@@ -242,6 +242,7 @@ def test_kill_switch_tripped_elsewhere_then_reset() -> None:
     assert ack == Ack.REFUSED
     # and the operator's clear-kill over the command ring
     b = authority()
+    b.on_mark(0, 100.0)
     b.on_feed_stale(0, True, 70 * S, 70 * S)
     b.control_state(70 * S)
     assert b.safety == SafetyLevel.KILL
@@ -253,6 +254,7 @@ def test_kill_switch_tripped_elsewhere_then_reset() -> None:
 def test_state_survives_a_restart() -> None:
     a = authority()
     a.on_command(cmd(S, "promote", reason="r", force=True), 0)
+    a.on_mark(0, 100.0)
     a.on_feed_stale(0, True, 61 * S, 100 * S)
     a.control_state(100 * S)
     assert a.safety == SafetyLevel.KILL
@@ -269,6 +271,7 @@ def test_state_survives_a_restart() -> None:
 
 def test_stale_data_reconciliation_and_models_escalate() -> None:
     a = authority()
+    a.on_mark(1, 2_000.0)
     a.on_feed_stale(1, True, 2 * S, 10 * S)
     assert a.control_state(10 * S).safety_level == SafetyLevel.GREEN
     assert a.control_state(13 * S + 1).safety_level == SafetyLevel.RED  # stale > 5 s
@@ -319,3 +322,15 @@ def test_status_shows_level_components_and_criteria() -> None:
                      "held", "dwell", "fills", "positive_edge"]
     assert st["safety"]["level"] == "GREEN"  # type: ignore[index]
     assert "toxicity" in st["validation"]["models"]  # type: ignore[index]
+
+
+def test_a_symbol_without_its_first_data_is_starting_not_stale() -> None:
+    """A venue or feed slow to come up: silence before a symbol's first data does not escalate
+    (nothing is quoted without a snapshot); once the symbol has spoken, silence does."""
+    a = authority()
+    a.on_feed_stale(1, True, 8 * S, 8 * S)
+    assert a.control_state(20 * S).safety_level == SafetyLevel.GREEN
+    assert a.status(20 * S)["awaiting_first_data"] == [1] and a.status(20 * S)["stale_symbols"] == []
+    a.on_feed_stale(1, False, 0, 21 * S)  # first data
+    a.on_feed_stale(1, True, 6 * S, 27 * S)
+    assert a.control_state(27 * S).safety_level == SafetyLevel.RED
