@@ -36,6 +36,14 @@ Variants (:mod:`mm.execution.variants`): parameter variants run in shadow beside
 policy on the same inputs; their would-be quotes get simulated fills. They never send
 anything. :meth:`activate_variant` makes a variant's parameters the active ones.
 
+Shadow fills: at the Shadow exposure level (risk's ControlState says ``exposure_level``
+Shadow: size multiplier 0, nothing placed) the variants simulator's track of the active
+parameters runs every cycle that reaches the policy (with or without declared variants),
+and its simulated fills come out of :meth:`drain_shadow_fills` as ``ShadowFill`` messages
+for risk (the evidence at Shadow). Above Shadow none are made (real fills are the
+evidence). They depend on the journaled inputs and the variants' seed only, and change no
+decision, order or event of the engine.
+
 The venue's answers go back in through the ``on_*`` feedback methods (see
 :class:`mm.execution.lifecycle.Oms` for their meaning). Safe defaults: without a
 ControlState from risk, or at size multiplier 0 (Shadow), nothing that adds exposure is
@@ -78,8 +86,10 @@ from mm.schema import (
     ControlState,
     CycleSummary,
     ExecMode,
+    ExposureLevel,
     Fill,
     OrderEvent,
+    ShadowFill,
     StateSnapshot,
 )
 
@@ -207,6 +217,9 @@ class ExecutionEngine:
         self.inputs: list[InputCall] | None = [] if journal else None
         self.variants = VariantSet(self.cfg, variants, self.specs, self.qv, self.fill, variant_seed)
         self.activations: list[tuple[int, str, str]] = []  # (now_ns, from, to)
+        self.shadow_fills: deque[ShadowFill] = deque(maxlen=self.outbox_max)
+        self.shadow_fills_total = 0
+        self.dropped_shadow_fills = 0
 
     # ------------------------------------------------------------------ the input journal
 
@@ -333,6 +346,13 @@ class ExecutionEngine:
         self.oms.events = []
         return out
 
+    def drain_shadow_fills(self) -> list[ShadowFill]:
+        """The simulated fills of the active policy's would-be quotes at Shadow since the last
+        drain (module docstring); kept up to ``outbox_max`` (the oldest dropped and counted)."""
+        out = list(self.shadow_fills)
+        self.shadow_fills.clear()
+        return out
+
     def drain_records(self) -> list[DecisionRecord]:
         out = [self._record(*p[:12]) for p in self.records]
         self.records.clear()
@@ -411,9 +431,14 @@ class ExecutionEngine:
             else:
                 targets = self._apply_control(self.policy.decide(inp, view.state, b), ctrl, inventory, b)
                 res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
-                if self.variants.specs:
-                    self.variants.cycle(sid, view.spec, view.grid, snap, sig, ctrl, now_ns)
-        if self.variants.specs and (killed or snap is None or ctrl is None or not _book_ok(snap)):
+                shadow = ctrl.exposure_level == ExposureLevel.SHADOW
+                if self.variants.specs or shadow:
+                    self.variants.cycle(sid, view.spec, view.grid, snap, sig, ctrl, now_ns, emit=shadow)
+                    if shadow:
+                        self._shadow_fills(origin_ts_ns)
+                else:
+                    self.variants.pull(sid, now_ns)  # the active track quotes only while it runs
+        if killed or snap is None or ctrl is None or not _book_ok(snap):
             self.variants.pull(sid, now_ns)
         b.targets = targets
         if len(self.records) == self.outbox_max:
@@ -434,6 +459,15 @@ class ExecutionEngine:
             n_actions=res.n_items,
             inventory=inventory,
         )
+
+    def _shadow_fills(self, origin_ts_ns: int) -> None:
+        for f in self.variants.take_fills():
+            if len(self.shadow_fills) == self.outbox_max:
+                self.dropped_shadow_fills += 1
+            self.shadow_fills_total += 1
+            self.shadow_fills.append(ShadowFill(
+                symbol_id=f.symbol_id, ts_ns=f.ts_ns, origin_ts_ns=origin_ts_ns, side=f.side, px=f.px, qty=f.qty,
+                fee=f.fee, is_maker=f.is_maker, mid_px=f.mid_px, predicted_edge_bps=f.predicted_edge_bps))
 
     def _with_alo_hint(self, sid: int, snap: StateSnapshot) -> StateSnapshot:
         """A post-only rejection newer than the snapshot tells a fresher BBO: quote against it."""

@@ -11,6 +11,14 @@ The active parameters are tracked the same way under the name :data:`ACTIVE` (so
 comparison is like for like: every track is a simulation; the active one's real fills are
 in the run's own PnL attribution).
 
+Shadow fills. The track of the parameters in use (:attr:`VariantSet.active_name`) is the
+paper simulation of the active policy's would-be quotes. At the Shadow exposure level
+(size multiplier 0: execution places nothing) the engine runs it even without declared
+variants and asks for its fills (``cycle(..., emit=True)``): each is kept as a
+:class:`SimFill` until :meth:`VariantSet.take_fills`, and execution publishes it to risk as
+``mm.schema.ShadowFill``, the evidence risk counts at Shadow. Only the fills of a cycle run
+with ``emit`` are kept, so above Shadow nothing is emitted.
+
 Simulated fills (the execution's own fill model, :class:`mm.execution.models.FillModel`,
 whose fitted form is the fill-survival model): a track's resting quote at ``px`` is checked
 at each of the symbol's cycles against the new snapshot:
@@ -127,13 +135,32 @@ def mean_ci(xs: Sequence[float], z: float = 1.96) -> tuple[float, float]:
 
 
 class _Quote:
-    __slots__ = ("checked_ns", "px", "qty", "side")
+    __slots__ = ("checked_ns", "edge_bps", "px", "qty", "side")
 
-    def __init__(self, side: int, px: float, qty: float, now_ns: int) -> None:
+    def __init__(self, side: int, px: float, qty: float, now_ns: int, edge_bps: float = math.nan) -> None:
         self.side = side
         self.px = px
         self.qty = qty
         self.checked_ns = now_ns
+        self.edge_bps = edge_bps
+
+
+class SimFill(msgspec.Struct, frozen=True, kw_only=True):
+    """One simulated fill of the active track in a cycle run with ``emit`` (module docstring).
+
+    ``mid_px``: the mid the fill is measured against (the symbol's mid at the previous cycle
+    for a resting quote, the current one for an aggressive target); ``predicted_edge_bps``: the
+    quote's queue value when the policy evaluated one, else NaN."""
+
+    symbol_id: int
+    ts_ns: int
+    side: int
+    px: float
+    qty: float
+    fee: float
+    is_maker: bool
+    mid_px: float
+    predicted_edge_bps: float
 
 
 class _Pending:
@@ -215,8 +242,8 @@ class VariantSet:
             raise ValueError(f"variants: duplicate names in {names}")
         self.tracks: dict[str, _Track] = {}
         self.active_name = ACTIVE
-        if not self.specs:
-            return
+        self.fills_out: list[SimFill] = []
+        self._emit: str | None = None
         self.tracks[ACTIVE] = _Track(ACTIVE, active_cfg, {}, self.n, seed)
         for s in self.specs:
             self.tracks[s.name] = _Track(s.name, apply_overrides(active_cfg, s.set, f"variants.{s.name}.set"),
@@ -233,6 +260,11 @@ class VariantSet:
 
     # ------------------------------------------------------------------ the cycle
 
+    def take_fills(self) -> list[SimFill]:
+        """The active track's fills kept by cycles run with ``emit`` since the last call."""
+        out, self.fills_out = self.fills_out, []
+        return out
+
     def pull(self, sid: int, now_ns: int) -> None:
         """No valid input this cycle (no book, no control, kill): every track's quotes are pulled."""
         for t in self.tracks.values():
@@ -240,12 +272,17 @@ class VariantSet:
             t.quotes[sid].clear()
 
     def cycle(self, sid: int, spec: SymbolSpec, grid: PriceGrid, snap: StateSnapshot, sig: AlphaSignal | None,
-              ctrl: ControlState, now_ns: int) -> None:
-        """One symbol's cycle for every track: fills since the last one, markouts, then new quotes."""
-        for t in self.tracks.values():
-            self._account_time(t, sid, now_ns)
-            self._settle(t, sid, snap, now_ns)
-            self._decide(t, sid, spec, grid, snap, sig, ctrl, now_ns)
+              ctrl: ControlState, now_ns: int, emit: bool = False) -> None:
+        """One symbol's cycle for every track: fills since the last one, markouts, then new quotes.
+        ``emit``: keep the active track's fills of this cycle for :meth:`take_fills`."""
+        self._emit = self.active_name if emit else None
+        try:
+            for t in self.tracks.values():
+                self._account_time(t, sid, now_ns)
+                self._settle(t, sid, snap, now_ns)
+                self._decide(t, sid, spec, grid, snap, sig, ctrl, now_ns)
+        finally:
+            self._emit = None
 
     def _account_time(self, t: _Track, sid: int, now_ns: int) -> None:
         last = t.last_cycle_ns[sid]
@@ -258,9 +295,12 @@ class VariantSet:
         t.last_cycle_ns[sid] = now_ns
 
     def _fill(self, t: _Track, sid: int, side: int, px: float, qty: float, mid: float, now_ns: int,
-              maker: bool) -> None:
+              maker: bool, edge_bps: float = math.nan) -> None:
         fee_bps = t.cfg.models.maker_fee_bps if maker else t.cfg.models.taker_fee_bps
         fee = px * qty * fee_bps / 1e4
+        if t.name == self._emit:
+            self.fills_out.append(SimFill(symbol_id=sid, ts_ns=now_ns, side=side, px=px, qty=qty, fee=fee,
+                                          is_maker=maker, mid_px=mid, predicted_edge_bps=edge_bps))
         t.position[sid] += side * qty
         t.cash[sid] -= side * px * qty
         t.fees += fee
@@ -285,7 +325,7 @@ class VariantSet:
                 filled = math.isfinite(p) and t.rng.random() < p
             if filled:
                 self._fill(t, sid, side, q.px, q.qty, t.last_mid[sid] if math.isfinite(t.last_mid[sid]) else mid,
-                           now_ns, True)
+                           now_ns, True, q.edge_bps)
                 del quotes[side]
         pend = t.pending[sid]
         while pend and pend[0].due_ns <= now_ns:
@@ -342,8 +382,13 @@ class VariantSet:
             q = quotes.get(side)
             if want is None:
                 quotes.pop(side, None)
-            elif q is None or q.px != want.px or q.qty != want.qty:
-                quotes[side] = _Quote(side, want.px, want.qty, now_ns)
+            else:
+                qv = want.queue_value_bps
+                edge = qv if qv is not None and math.isfinite(qv) else math.nan
+                if q is None or q.px != want.px or q.qty != want.qty:
+                    quotes[side] = _Quote(side, want.px, want.qty, now_ns, edge)
+                else:
+                    q.edge_bps = edge  # the latest view of the quote that stays
 
     # ------------------------------------------------------------------ figures
 
