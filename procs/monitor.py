@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from typing import Any, Union, get_args
@@ -165,6 +166,12 @@ class MonitorWorker(Worker):
         self.audit: AuditWriter | None = AuditWriter(self.audit_path, self.mcfg) if self.mcfg.audit else None
         self.postmortems_written = 0
         self.last_postmortem = ""
+        # Bundles are built and written on their own thread: a bundle holds minutes of audit
+        # records, and writing it on the loop thread overran the heartbeat deadline under load
+        # (the watchdog then restarted the monitor, which wrote the bundle again).
+        self._pm_queue: queue.Queue[tuple[Trigger, dict[str, Any], list[Any]] | None] = queue.Queue()
+        self._pm_thread = threading.Thread(target=self._pm_writer, name="postmortem-writer", daemon=True)
+        self._pm_thread.start()
         self._next_state_ns = now_ns
         self.lock = threading.Lock()  # the state is read by the HTTP thread, changed by this one
         with self.lock:
@@ -233,23 +240,36 @@ class MonitorWorker(Worker):
         }
 
     def _postmortem(self, trig: Trigger, snap: dict[str, Any], now_ns: int) -> None:
+        """Queue a bundle for the writer thread (the caller holds the lock)."""
         log.error("postmortem: %s (%s): %s", level_name(SAFETY_NAMES, trig.level), trig.kind, trig.reason)
         if not self.mcfg.postmortem:
             return
         if self.audit is not None:
             self.audit.flush()  # the audit files hold everything up to the trigger too
-        try:
-            bundle = build_bundle(trig, snap, self.state.window_records(now_ns), self.mcfg.postmortem_minutes)
-            path = write_bundle(self.pm_path, bundle, self.mcfg)
-        except OSError as exc:
-            log.error("postmortem bundle could not be written in %s: %s", self.pm_path, exc)
-            return
-        self.postmortems_written += 1
-        self.last_postmortem = str(path)
-        self.state.postmortems.append(str(path))
-        log.error("postmortem bundle written: %s", path)
+        self._pm_queue.put((trig, snap, self.state.window_records(now_ns)))
+
+    def _pm_writer(self) -> None:
+        while True:
+            item = self._pm_queue.get()
+            if item is None:
+                return
+            trig, snap, records = item
+            try:
+                bundle = build_bundle(trig, snap, records, self.mcfg.postmortem_minutes)
+                path = write_bundle(self.pm_path, bundle, self.mcfg)
+            except OSError as exc:
+                log.error("postmortem bundle could not be written in %s: %s", self.pm_path, exc)
+                continue
+            with self.lock:
+                self.postmortems_written += 1
+                self.last_postmortem = str(path)
+                self.state.postmortems.append(str(path))
+            log.error("postmortem bundle written: %s", path)
 
     def on_stop(self, now_ns: int) -> None:
+        if getattr(self, "_pm_thread", None) is not None:
+            self._pm_queue.put(None)  # bundles still queued are written before the monitor exits
+            self._pm_thread.join(timeout=20.0)
         if getattr(self, "http", None) is not None:
             self.http.stop()
             try:
