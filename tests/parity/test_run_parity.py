@@ -8,7 +8,9 @@ one variant (``mmctl variants --activate``), recorded with its evidence. After a
 stop:
 
 1. ``mmctl runs`` lists the run and its files;
-2. ``mmctl replay --run`` reproduces every CycleDecisionRecord (0 divergent) and the PnL
+2. ``mmctl replay --run`` replays the feature journal to exactly the snapshots execution
+   and alpha consumed (0 divergent), the alpha journal to exactly the signals execution
+   consumed (0 divergent), reproduces every CycleDecisionRecord (0 divergent) and the PnL
    attribution exactly, and the report compares the variants with confidence intervals;
 3. the replay with one parameter changed reports its first divergent decision, side by side.
 """
@@ -81,7 +83,8 @@ def test_paper_run_replays_exactly_with_variants(tmp_path) -> None:
     runs = _json(mmctl(g.run_dir, "runs", *state, "--json"))
     assert [r["run_id"] for r in runs] == [g.run_id]
     assert any(f.startswith("execution-") and f.endswith(".mmrec") for f in runs[0]["files"])
-    assert {"execution.json", "variants.json", "activations.jsonl"} <= set(runs[0]["files"])
+    assert {"execution.json", "feature.json", "alpha.json", "variants.json", "activations.jsonl"} <= set(runs[0]["files"])
+    assert all(any(f.startswith(f"{p}-") and f.endswith(".mmrec") for f in runs[0]["files"]) for p in ("feature", "alpha"))
 
     t1 = time.monotonic()
     r = mmctl(g.run_dir, "replay", "--run", g.run_id, *state, "--json", timeout=600.0)
@@ -89,6 +92,21 @@ def test_paper_run_replays_exactly_with_variants(tmp_path) -> None:
     print(f"replay: {rep['inputs']} inputs, {rep['records_run']} decisions in {time.monotonic() - t1:.1f} s; "
           f"fills {rep['pnl_run']['n_fills']}; pnl {rep['pnl_run']['total_usd']:.4f} USD")
     assert rep["lost_inputs"] == 0
+    # up the chain: the feature journal replays to exactly the snapshots execution and alpha
+    # consumed, the alpha journal to exactly the signals execution consumed
+    stages = {st["stage"]: st for st in rep["stages"]}
+    print("stages: " + "; ".join(
+        f"{n} {st['inputs']} in, {st['outputs']} out, " + ", ".join(
+            f"vs {c['consumer']} {c['consumed']} ({c['skipped_head']}+{c['unconsumed_tail']} unconsumed)"
+            for c in st.get("checks", [])) for n, st in stages.items()))
+    assert rep["stages_missing"] == [] and list(stages) == ["feature", "alpha", "execution"]
+    assert rep["divergent_snapshots"] == 0 and rep["divergent_signals"] == 0, rep["stages"]
+    for name in ("feature", "alpha"):
+        st = stages[name]
+        assert st["lost_inputs"] == 0 and st["divergent"] == 0 and st["outputs"] > 100
+        for c in st["checks"]:
+            assert c["first_divergence"] is None and c["consumed"] > 100
+            assert c["consumed"] + c["skipped_head"] + c["unconsumed_tail"] == st["outputs"]
     assert rep["records_run"] > 100 and rep["records_replay"] == rep["records_run"]
     assert rep["divergent"] == 0 and rep["first_divergence"] is None
     assert rep["pnl_identical"] and rep["pnl_run"] == rep["pnl_replay"]
@@ -100,6 +118,7 @@ def test_paper_run_replays_exactly_with_variants(tmp_path) -> None:
 
     text = mmctl(g.run_dir, "replay", "--run", g.run_id, *state, timeout=600.0)
     assert text.returncode == 0 and "divergent decisions: 0" in text.stdout and "variants" in text.stdout, text.stdout
+    assert "divergent snapshots: 0; divergent signals: 0" in text.stdout, text.stdout
     print(text.stdout)
 
     changed = mmctl(g.run_dir, "replay", "--run", g.run_id, *state, "--set", "quote_notional_usd=300.0", "--diff",
