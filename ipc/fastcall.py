@@ -59,6 +59,7 @@ __all__ = [
     "NDARRAY_DATA",
     "OB_SIZE",
     "OB_TYPE",
+    "SEM_POST_ADDRESS",
     "TUPLE_ITEMS",
     "api_table",
     "call_i",
@@ -67,6 +68,10 @@ __all__ = [
     "call_v",
     "call_vi",
     "make_builtin",
+    "sem_close",
+    "sem_open",
+    "sem_post",
+    "state_array",
 ]
 
 OB_TYPE: Final = 8
@@ -168,6 +173,41 @@ def make_builtin(name: str, address: int, self_obj: object) -> Callable[..., Any
     return fn
 
 
+# --------------------------------------------------------------------------- POSIX semaphores by pointer
+# The ring's writer posts a sleeping reader's wake semaphore from compiled code: it opens
+# the named semaphore with libc's own ``sem_open`` (the same object posix_ipc opens in the
+# reader) and keeps the ``sem_t *``.
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_sem_open = _libc.sem_open
+_sem_open.restype = ctypes.c_void_p
+_sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_sem_post = _libc.sem_post
+_sem_post.restype = ctypes.c_int
+_sem_post.argtypes = [ctypes.c_void_p]
+_sem_close = _libc.sem_close
+_sem_close.restype = ctypes.c_int
+_sem_close.argtypes = [ctypes.c_void_p]
+SEM_POST_ADDRESS: Final[int] = ctypes.cast(_sem_post, ctypes.c_void_p).value or 0
+
+
+def sem_open(name: str) -> int:
+    """``sem_t *`` of an existing named semaphore, 0 when it does not exist (or cannot be
+    opened)."""
+    return int(_sem_open(name.encode(), 0) or 0)
+
+
+def sem_post(sem: int) -> None:
+    """Post a semaphore opened by :func:`sem_open`."""
+    if _sem_post(sem) != 0:
+        raise OSError(ctypes.get_errno(), "sem_post failed")
+
+
+def sem_close(sem: int) -> None:
+    """Close a semaphore opened by :func:`sem_open` (the semaphore itself stays)."""
+    _sem_close(sem)
+
+
 # --------------------------------------------------------------------------- calls through an address
 # ``call_*(fn, ...)``: call the C function at address ``fn`` with 64-bit integer arguments
 # (pointers, Py_ssize_t, long long: all passed alike on x86-64); ``call_v*`` for functions
@@ -242,8 +282,8 @@ def call_iiii(typingctx: Any, fn: Any, a: Any, b: Any, c: Any, d: Any) -> Any:
     return types.int64(fn, a, b, c, d), codegen
 
 
-def state_array(size: int) -> np.ndarray:
-    """A zeroed int64 state array of ``size`` words followed by the C-API table."""
-    st = np.zeros(size + API_SLOTS, dtype=np.int64)
-    st[size:] = api_table()
+def state_array(size: int, extra: int = 0) -> np.ndarray:
+    """A zeroed int64 state array: ``size`` words, the C-API table, ``extra`` words."""
+    st = np.zeros(size + API_SLOTS + extra, dtype=np.int64)
+    st[size : size + API_SLOTS] = api_table()
     return st

@@ -405,7 +405,11 @@ W_MASK: Final = 2
 W_SLOTS: Final = 3
 W_SLOT_SIZE: Final = 4
 W_CAP: Final = 5
+W_SEM_POST: Final = 6  # address of libc's sem_post
+W_PENDING: Final = 7  # reader entries the builtin could not post itself (for the hook)
 W_API: Final = 8
+W_SEMS: Final = W_API + fastcall.API_SLOTS  # per reader entry i: [W_SEMS + 2i] its generation,
+# [W_SEMS + 2i + 1] its wake semaphore's sem_t * (0: not opened yet)
 R_BASE: Final = 0  # reader state: mapping address (0 once closed), cursor, slot-index
 R_CURSOR: Final = 1  # mask, address of slot 0, slot size, payload capacity, address of
 R_MASK: Final = 2  # the cursor word in the reader table
@@ -416,6 +420,30 @@ R_CURSOR_ADDR: Final = 6
 R_API: Final = 8
 
 _FASTCALL_SIG = _i64(_i64, _i64, _i64, _i64)  # (self, args, nargs, kwnames) -> PyObject *
+
+
+@njit(_i64(_i64, _i64), cache=True, nogil=True)
+def _post_waiters(base: int, st: int) -> int:
+    """After publishing and a full fence, with the waiting mask seen non-zero: take the
+    mask, and post the wake semaphore of each entry whose waiting flag was set, where the
+    writer's table has it opened for the entry's current generation. The entries left
+    for the Python hook (bits, also stored at ``W_PENDING``)."""
+    wake = _wake_scan(base)
+    pending = 0
+    i = 0
+    while wake:
+        if wake & 1:
+            gen = ptr_load_relaxed(base + H_READERS + i * ENTRY_BYTES + E_GEN)
+            cell = st + 8 * (W_SEMS + 2 * i)
+            sem = ptr_load_relaxed(cell + 8)
+            if sem != 0 and ptr_load_relaxed(cell) == gen:
+                call_i(ptr_load_relaxed(st + 8 * W_SEM_POST), sem)
+            else:
+                pending |= 1 << i
+        wake >>= 1
+        i += 1
+    ptr_store_relaxed(st + 8 * W_PENDING, pending)
+    return pending
 
 
 @cfunc(_FASTCALL_SIG, cache=True, nopython=True)
@@ -449,7 +477,7 @@ def _push_builtin(me: int, args: int, nargs: int, kwnames: int) -> int:
             ptr_store_release(base + H_PUBLISHED, seq)
             ptr_store_relaxed(st + 8 * W_SEQ, seq)
             fence_seq_cst()
-            if ptr_load_relaxed(base + H_WAIT_MASK) != 0:
+            if ptr_load_relaxed(base + H_WAIT_MASK) != 0 and _post_waiters(base, st) != 0:
                 hook = ptr_load_relaxed(me + TUPLE_ITEMS + 16)
                 return call_iiii(ptr_load_relaxed(api + 8 * A_VCALL), hook, 0, 0, 0)
             return call_i(ptr_load_relaxed(api + 8 * A_LONG_FROM), seq)
@@ -781,16 +809,16 @@ class RingWriter:
                 break
             pub = nxt
         _store_release(ring._base + H_PUBLISHED, pub)
-        st = fastcall.state_array(W_API)
+        st = fastcall.state_array(W_API, 2 * MAX_READERS_LIMIT)
         st[W_BASE] = ring._base
         st[W_SEQ] = pub
+        st[W_SEM_POST] = fastcall.SEM_POST_ADDRESS
         st[W_MASK] = ring.slot_count - 1
         st[W_SLOTS] = ring._base + ring.header_bytes
         st[W_SLOT_SIZE] = ring.slot_size
         st[W_CAP] = self._cap
         self._st = st
         self._sv = st.data  # the state words as Python ints
-        self._sems: dict[int, tuple[int, posix_ipc.Semaphore | None]] = {}
         self._closed = False
         ring._ends.add(self)
         self.push_py = RingWriter.push.__get__(self, RingWriter)
@@ -832,12 +860,15 @@ class RingWriter:
         return s
 
     def _after_publish(self) -> int:
-        """The builtin's hook when the waiting mask was non-zero after publishing: post
-        the armed readers; the sequence number just published."""
-        bits = _wake_scan(self._base)
+        """The builtin's hook when an armed reader's semaphore is not in the table yet (a
+        new reader, or a re-registered one): open and post it; the sequence number just
+        published."""
+        sv = self._sv
+        bits = sv[W_PENDING]
+        sv[W_PENDING] = 0
         if bits:
             self._wake(bits)
-        return int(self._sv[W_SEQ])
+        return int(sv[W_SEQ])
 
     def _push_other(self, payload: object, tag: object) -> int:
         """``push`` of a payload that is not ``bytes``, or of a tag that is not a plain
@@ -878,31 +909,28 @@ class RingWriter:
         return s0 + count - 1
 
     def _wake(self, bits: int) -> None:
+        """Post the wake semaphores of reader entries ``bits`` (bit i = entry i), opening
+        (or re-opening, when the entry's generation changed) those not in the table."""
         ring = self.ring
+        sv = self._sv
         i = 0
         while bits:
             if bits & 1:
                 e = ring._entry(i)
                 gen = ring._word(e + E_GEN)
-                cached = self._sems.get(i)
-                if cached is None or cached[0] != gen:
-                    if cached is not None and cached[1] is not None:
-                        cached[1].close()
+                k = W_SEMS + 2 * i
+                sem = sv[k + 1]
+                if sem == 0 or sv[k] != gen:
+                    if sem:
+                        sv[k + 1] = 0
+                        fastcall.sem_close(sem)
                     sem_name = ring._read_str(e + E_SEM, SEM_NAME_MAX + 1)
-                    sem: posix_ipc.Semaphore | None = None
-                    if sem_name:
-                        try:
-                            sem = posix_ipc.Semaphore(sem_name)
-                        except posix_ipc.ExistentialError:
-                            sem = None  # not created yet, or its process is gone: look again next time
-                    if sem is None:
-                        self._sems.pop(i, None)
-                        cached = None
-                    else:
-                        cached = (gen, sem)
-                        self._sems[i] = cached
-                if cached is not None and cached[1] is not None:
-                    cached[1].release()
+                    # 0 when not created yet, or its process is gone: looked up again next time
+                    sem = fastcall.sem_open(sem_name) if sem_name else 0
+                    sv[k] = gen
+                    sv[k + 1] = sem
+                if sem:
+                    fastcall.sem_post(sem)
             bits >>= 1
             i += 1
 
@@ -919,10 +947,12 @@ class RingWriter:
         # memory that may be unmapped
         self.push = self._refuse  # type: ignore[method-assign]
         self.push_batch = self._refuse  # type: ignore[method-assign]
-        for _, sem in self._sems.values():
-            if sem is not None:
-                sem.close()
-        self._sems.clear()
+        sv = self._sv
+        for i in range(MAX_READERS_LIMIT):
+            sem = sv[W_SEMS + 2 * i + 1]
+            if sem:
+                sv[W_SEMS + 2 * i + 1] = 0
+                fastcall.sem_close(sem)
         ring = self.ring
         if not ring.closed:
             _cas(ring._base + H_WRITER_PID, os.getpid(), 0)

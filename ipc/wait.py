@@ -167,8 +167,9 @@ class Waiter:
                     f"{r.wake_sem_name!r}, not this waiter's {waker.name!r}: nobody would wake it"
                 )
         while True:
-            if any(r.available() for r in readers):
-                return True
+            for r in readers:  # plain loops, not any(<generator>): this is the wake-up path
+                if r.available():
+                    return True
             remaining = deadline - time.monotonic_ns()
             if remaining <= 0:
                 return False
@@ -176,8 +177,9 @@ class Waiter:
             for r in readers:
                 r.arm_wakeup()
             try:
-                if any(r.available() for r in readers):
-                    return True
+                for r in readers:
+                    if r.available():
+                        return True
                 self.sleeps += 1
                 if not waker.sleep(remaining / 1e9):
                     self.sleep_timeouts += 1

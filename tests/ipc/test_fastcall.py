@@ -162,8 +162,17 @@ def test_the_builtin_wakes_an_armed_reader(ring: Ring) -> None:
         rd.disarm_wakeup()
         assert w.push(b"quiet") == 2
         assert not waker.sleep(0.0)
+        rd.arm_wakeup()  # the semaphore is in the writer's table now: posted by compiled code
+        assert w.push(b"again") == 3
+        assert waker.sleep(5.0), "the compiled post did not reach the armed reader"
+        rd.disarm_wakeup()
         assert Waiter("block", waker).wait([rd], 1_000_000_000)
-        assert rd.poll_batch(5) == [b"wake", b"quiet"]
+        assert rd.poll_batch(5) == [b"wake", b"quiet", b"again"]
+        again = ring.reader("a", wake_sem_name=name, start="resume")  # a new generation: the hook again
+        again.arm_wakeup()
+        assert w.push(b"new gen") == 4
+        assert waker.sleep(5.0)
+        again.disarm_wakeup()
     finally:
         waker.close()
         try:
