@@ -8,8 +8,10 @@ constraints, the OMS and its limits). This process:
 - sends what the OMS asks for through the signed Hyperliquid client, which runs on an
   asyncio thread (procs.exec_io.ExchangeIO), and feeds the answers and the user stream
   (order updates, fills, reconnects) back to the engine on this thread, each loop;
-- publishes the OMS's OrderEvents and Fills on the ex ring; drains the per-cycle decision
-  records (:meth:`ExecutionWorker.publish_decision_records`);
+- publishes the OMS's OrderEvents and Fills on the ex ring, and at the Shadow exposure level
+  the engine's ShadowFills (simulated fills of the active policy's would-be quotes: risk's
+  evidence at Shadow); drains the per-cycle decision records
+  (:meth:`ExecutionWorker.publish_decision_records`);
 - at start, inside the supervisor's startup grace: connects, cancels every open order of
   the account (a previous life's: this process has none yet, so a restart never orphans an
   order), loads the venue's positions into the OMS, arms the dead man's switch
@@ -219,6 +221,9 @@ class ExecutionWorker(Worker):
         for ev in eng.drain_events():
             self.publish("ex", ev)
             self.recorder.output(ev, now_ns)
+        for sf in eng.drain_shadow_fills():  # at Shadow: the active policy's paper fills, risk's evidence
+            self.publish("ex", sf)
+            self.recorder.output(sf, now_ns)
         records = eng.drain_audit(self.cfg.run.symbols)
         if records:
             self.publish_decision_records(records, now_ns)

@@ -1,7 +1,8 @@
 """The risk process: the single authority on how much the system may trade.
 
 Wiring only: every decision is mm.risk.authority.RiskAuthority's. This process feeds it our
-fills and order events (ex ring: the live quotes the shadow engine twins, and exchange
+fills (and, at Shadow, execution's ShadowFills: simulated fills of the active policy's
+would-be quotes, evidence but never position) and order events (ex ring: the live quotes the shadow engine twins, and exchange
 failures), state snapshots (marks, volatility, regime), alpha's signals (sig ring: the
 lead-lag predictions the continuous validator scores), FeedStale of our venue (md ring),
 the kill switch and operator commands (cmd ring); each control period it publishes
@@ -46,6 +47,7 @@ from mm.schema import (
     Fill,
     OperatorCommand,
     OrderEvent,
+    ShadowFill,
     StateSnapshot,
     Venue,
 )
@@ -127,6 +129,8 @@ class RiskWorker(Worker):
         elif isinstance(msg, Fill):
             a.on_fill(msg)
             self.pos_gate.on_fill(now_ns)
+        elif isinstance(msg, ShadowFill):  # evidence at Shadow; no position, no venue read held
+            a.on_shadow_fill(msg)
         elif is_kill_confirmation(msg):
             self._exec_confirmed_epoch = getattr(msg, "oid", -1)
         elif isinstance(msg, OrderEvent):

@@ -15,6 +15,10 @@ control cycle:
   fills and alpha's lead-lag predictions (mm.validation.signals); its per-model weights go
   out on ControlState (``model_weights``: Retired 0, the signal disabled), which alpha
   applies;
+- shadow fills (``ShadowFill``: at Shadow, execution's simulated fills of the active
+  policy's would-be quotes): the evidence at Shadow (fills at level, markout edge, the
+  quoting model's predicted edge and the toxicity classifier's probability for the
+  validator), never a position or PnL; above Shadow they do not count (real fills do);
 - the shadow engine (mm.shadow.engine): a paper twin of every live quote (execution's
   OrderEvents), integrated along the mid, gives each live fill its paper edge and each
   quote episode its predicted P(fill); the sim-to-real tracker, the fill calibrator and
@@ -42,6 +46,7 @@ import math
 
 import msgspec
 
+from mm.features.config import ToxicityConfig
 from mm.graduation.confidence import (
     DemotionSignals,
     GraduationController,
@@ -86,6 +91,7 @@ from mm.schema import (
     OrderEvent,
     Regime,
     SafetyLevel,
+    ShadowFill,
     StateSnapshot,
 )
 from mm.shadow.engine import QuoteOutcome, ShadowEngine, exchange_event_kind
@@ -113,6 +119,11 @@ class Ack(enum.IntEnum):
     INVALID = 3
 
 
+TOXICITY_MODEL = "toxicity"
+"""The scorecard of the toxicity classifier, scored at shadow fills (:meth:`RiskAuthority.on_shadow_fill`)."""
+TOXIC_MOVE_BPS = ToxicityConfig().label_move_bps
+"""bps: a shadow fill counts as toxic when the mid moved at least this far against it by its
+markout (the classifier's own label threshold)."""
 NO_EVIDENCE = "no promotion evidence: the trading-confidence criteria have not been met"
 MAX_REASON_CHARS = 480  # ControlState.reason is truncated to fit a ring slot (with model_weights)
 
@@ -190,6 +201,8 @@ class RiskAuthority:
         self.reconcile_mismatches = 0
         self.shadow_fills = 0
         self.rejected_shadow_fills = 0
+        self.shadow_fills_above_shadow = 0  # arrived while the level was above Shadow: not counted
+        self._toxic_prob: dict[int, float] = {}
         self._kill_decisions: list[KillDecision] = []
         self._ks_seen: bool | None = None
         self._dirty: set[str] = set()
@@ -210,6 +223,7 @@ class RiskAuthority:
         shadow: bool = False,
         predicted_edge_bps: float | None = None,
         paper_edge_bps: float | None = None,
+        toxic_prob: float | None = None,
     ) -> bool:
         """One of our fills (``shadow``: a paper fill of the shadow engine, which changes no
         position but counts as evidence in Shadow). ``predicted_edge_bps``: the quoting
@@ -222,6 +236,8 @@ class RiskAuthority:
                 self.rejected_shadow_fills += 1
                 return False
             self.shadow_fills += 1
+            if self.exposure.level != ExposureLevel.SHADOW:
+                self.shadow_fills_above_shadow += 1
         elif not self.positions.apply_fill(fill.symbol_id, fill.side, fill.px, fill.qty, fill.fee):
             return False
         elif paper_edge_bps is None:
@@ -233,9 +249,24 @@ class RiskAuthority:
             fee_bps=fill.fee / notional * 1e4, level=int(self.exposure.level),
             epoch=-1 if epoch is None else epoch, counts=epoch is not None, shadow=shadow,
             predicted_edge_bps=predicted_edge_bps, paper_edge_bps=paper_edge_bps,
+            toxic_prob=toxic_prob, mid_px=fill.mid_px if fill.mid_px > 0.0 and math.isfinite(fill.mid_px) else 0.0,
         ))
         self.validator.note_fills(1, fill.ts_ns)
         return True
+
+    def on_shadow_fill(self, sf: ShadowFill) -> bool:
+        """A simulated fill of the active policy's would-be quote (execution makes them at
+        Shadow only): evidence at Shadow (a fill at the level, its markout edge, the quote's
+        predicted edge for the quoting model's scorecard, the toxicity classifier's latest
+        probability of the symbol for its scorecard), never position or PnL. One arriving
+        once the level is above Shadow is not credited (counted in
+        ``shadow_fills_above_shadow``). False if malformed (counted)."""
+        pred = sf.predicted_edge_bps if math.isfinite(sf.predicted_edge_bps) else None
+        tox = self._toxic_prob.get(sf.symbol_id)
+        fill = Fill(symbol_id=sf.symbol_id, ts_ns=sf.ts_ns, origin_ts_ns=sf.origin_ts_ns, remote_ts_ms=0, cloid="",
+                    oid=0, trade_id=0, side=sf.side, px=sf.px, qty=sf.qty, fee=sf.fee, is_maker=sf.is_maker,
+                    mid_px=sf.mid_px)
+        return self.on_fill(fill, shadow=True, predicted_edge_bps=pred, toxic_prob=tox)
 
     def on_mark(self, symbol_id: int, mid_px: float, now_ns: int | None = None) -> None:
         """The mid of a symbol (market data: the symbol is live). With ``now_ns``, fills whose
@@ -253,6 +284,8 @@ class RiskAuthority:
         """A feature snapshot: mark, volatility (``sigma_ewma`` on a ``sigma_sample_ms`` grid)
         and the cascade regime."""
         self.on_mark(snap.symbol_id, snap.mid_px, now_ns)
+        if math.isfinite(snap.toxic_prob) and 0.0 <= snap.toxic_prob <= 1.0:
+            self._toxic_prob[snap.symbol_id] = snap.toxic_prob
         sig = sigma_bps_per_sqrt_s(snap.sigma_ewma, sigma_sample_ms)
         if math.isfinite(sig) and sig > 0.0:
             self.limits.set_sigma(snap.symbol_id, sig)
@@ -491,6 +524,10 @@ class RiskAuthority:
                                                     predicted_bps=f.predicted_edge_bps, realized_bps=r.edge_bps))
         if f.paper_edge_bps is not None and not f.shadow:
             self.sim_to_real.observe(f.paper_edge_bps, r.edge_bps, now_ns)
+        if f.toxic_prob is not None and f.mid_px > 0.0 and r.mid_px > 0.0:
+            against_bps = -f.side * (r.mid_px - f.mid_px) / f.mid_px * 1e4
+            self.validator.observe(ModelObservation(model=TOXICITY_MODEL, ts_ns=now_ns, prob=f.toxic_prob,
+                                                    outcome=against_bps >= TOXIC_MOVE_BPS))
 
     def _kill(self, reason: str, now_ns: int, wall_ns: int, already_tripped: bool) -> None:
         self._kill_decisions.append(KillDecision(ts_ns=now_ns, wall_ns=wall_ns, reason=reason,
@@ -587,6 +624,8 @@ class RiskAuthority:
                 "total_pnl_usd": self.positions.total_pnl(),
                 "rejected_fills": self.positions.rejected_fills,
                 "shadow_fills": self.shadow_fills,
+                "shadow_fills_above_shadow": self.shadow_fills_above_shadow,
+                "rejected_shadow_fills": self.rejected_shadow_fills,
             },
             "limits": {
                 "position_share": self.limits.position_share(self.positions),

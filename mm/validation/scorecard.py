@@ -419,12 +419,15 @@ class PendingFill(msgspec.Struct, frozen=True, kw_only=True):
     shadow: bool
     predicted_edge_bps: float | None = None
     paper_edge_bps: float | None = None
+    toxic_prob: float | None = None  # the toxicity classifier's probability at the fill
+    mid_px: float = 0.0  # the mid the fill is measured against (0: unknown)
 
 
 class ResolvedFill(msgspec.Struct, frozen=True, kw_only=True):
     fill: PendingFill
     edge_bps: float
     resolved_ns: int
+    mid_px: float = 0.0  # the mid that resolved it
 
 
 class MarkoutBook:
@@ -458,5 +461,5 @@ class MarkoutBook:
         while q and q[0].ts_ns + self.horizon_ns <= now_ns:
             f = q.popleft()
             edge = f.side * (mid_px - f.px) / f.px * 1e4 - f.fee_bps
-            out.append(ResolvedFill(fill=f, edge_bps=edge, resolved_ns=now_ns))
+            out.append(ResolvedFill(fill=f, edge_bps=edge, resolved_ns=now_ns, mid_px=mid_px))
         return out
