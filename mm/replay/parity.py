@@ -90,6 +90,9 @@ class StageJournal(msgspec.Struct, kw_only=True):
     manifest: dict[str, Any]
     inputs: list[tuple[str, tuple[Any, ...]]]
     lost_inputs: int = 0
+    restarts: list[int] = msgspec.field(default_factory=list)
+    """Indexes into ``inputs`` where a restarted process's new life began (its journal's
+    ``seq`` starts again at 0): the replay starts a fresh stage there, as the process did."""
 
 
 def load_stage(run_dir: str | Path, proc: str) -> StageJournal | None:
@@ -98,14 +101,18 @@ def load_stage(run_dir: str | Path, proc: str) -> StageJournal | None:
         return None
     manifest = read_manifest(run_dir, proc)
     inputs: list[tuple[str, tuple[Any, ...]]] = []
+    restarts: list[int] = []
     expect = 0
     lost = 0
     for rec in read_journal(run_dir, proc):
         if isinstance(rec, JournalEntry):
+            if rec.seq == 0 and expect > 0:
+                restarts.append(len(inputs))
+                expect = 0
             lost += max(rec.seq - expect, 0)
             expect = rec.seq + 1
             inputs.append(decode_input(rec, proc))
-    return StageJournal(proc=proc, manifest=manifest, inputs=inputs, lost_inputs=lost)
+    return StageJournal(proc=proc, manifest=manifest, inputs=inputs, lost_inputs=lost, restarts=restarts)
 
 
 def load_run(run_dir: str | Path) -> RecordedRun:
@@ -190,7 +197,10 @@ def replay_feature(j: StageJournal, read_model: ModelRead | None = None) -> list
         raise ValueError("; ".join(errors))
     stage = FeatureStage(models)
     out: list[StateSnapshot] = []
-    for op, args in j.inputs:
+    restarts = set(j.restarts)
+    for i, (op, args) in enumerate(j.inputs):
+        if i in restarts:
+            stage = FeatureStage(models)
         out.extend(stage.apply_input(op, args))
     return out
 
@@ -204,7 +214,10 @@ def replay_alpha(j: StageJournal, read_model: ModelRead | None = None) -> list[A
         raise ValueError("; ".join(errors))
     stage = AlphaStage(AlphaEngine(models=models, symbols=symbols))
     out: list[AlphaSignal] = []
-    for op, args in j.inputs:
+    restarts = set(j.restarts)
+    for i, (op, args) in enumerate(j.inputs):
+        if i in restarts:
+            stage = AlphaStage(AlphaEngine(models=models, symbols=symbols))
         out.extend(stage.apply_input(op, args))
     return out
 

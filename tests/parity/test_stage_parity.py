@@ -128,3 +128,69 @@ def test_a_changed_message_is_a_divergence_with_its_fields(tmp_path: Path) -> No
 def test_unknown_journal_op_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown FeatureStage input"):
         FeatureStage([None]).apply_input("bogus", ())
+
+
+def test_a_restarted_process_is_replayed_as_two_lives(tmp_path: Path) -> None:
+    lives: list[StateSnapshot] = []
+    for _ in range(2):  # the supervisor restarted the feature process: a fresh stage, seq from 0
+        feat = FeatureStage([None, None], journal=True)
+        lives.extend(_md_session(feat, n=60))
+        _record(tmp_path, "feature", feat)
+    fj = load_stage(tmp_path / "runs" / "r1", "feature")
+    assert fj is not None and len(fj.restarts) == 1 and fj.lost_inputs == 0
+    c = compare_stream("feature", "execution", replay_feature(fj), lives)
+    assert c.divergent == 0 and c.consumed == len(lives) > 0
+
+
+def _execution_journal(tmp: Path, snaps: list[StateSnapshot], sigs: list[AlphaSignal]) -> Path:
+    """Execution's journal consuming ``snaps`` and ``sigs`` (as the live process would), with
+    the run's manifest; the run directory."""
+    from mm.audit.record import shrink_to_fit
+    from mm.config import parse_config
+    from mm.execution.engine import ExecutionEngine
+    from mm.execution.mode_handlers import SymbolSpec
+    from mm.schema import Codec
+    from tests.audit.helpers import control
+
+    text = (Path(__file__).resolve().parents[2] / "configs" / "paper.toml").read_text()
+    text += f'\n[models]\ndir = "{tmp / "models"}"\n'
+    specs = [SymbolSpec("BTC", 0, 5), SymbolSpec("ETH", 1, 4)]
+    eng = ExecutionEngine(2, parse_config(text).execution, specs, session_id=7, journal=True)
+    eng.on_control(control(ts_ns=1))
+    for snap, sig in zip(snaps, sigs, strict=True):
+        eng.on_snapshot(snap)
+        eng.on_signal(sig, sig.ts_ns, False)
+    rec = RunRecorder(tmp, "r1", "execution", {
+        "config_text": text, "models": {}, "seeds": {"session_id": 7, "variant_seed": 0}, "symbols": SYMBOLS,
+        "specs": [[s.name, s.asset, s.sz_decimals] for s in specs], "audit_payload_capacity": 4000})
+    for op, args in eng.drain_inputs():
+        rec.input(op, args, 0)
+    codec = Codec()
+    for r in eng.drain_audit(SYMBOLS):
+        rec.output(shrink_to_fit(r, 4000, codec.encode)[0], 0)
+    rec.close()
+    return tmp / "runs" / "r1"
+
+
+def test_mmctl_replay_run_reports_each_stage_and_the_first_divergent_snapshot(tmp_path: Path, capsys) -> None:
+    from mm.cli.replay_run import main
+
+    snaps, sigs = _live(tmp_path)
+    run_dir = _execution_journal(tmp_path, snaps, sigs)
+    assert main(["--run", str(run_dir), "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(snaps)} outputs replayed\n  vs execution's: {len(snaps)} consumed, 0 divergent" in out, out
+    assert f"stage alpha: {len(snaps) + 1} inputs (0 lost), {len(sigs)} outputs replayed" in out, out
+    assert "divergent snapshots: 0; divergent signals: 0" in out and "divergent decisions: 0" in out, out
+
+    # execution consumed a snapshot the feature replay does not publish: reported, both sides
+    bad = list(snaps)
+    bad[30] = msgspec.structs.replace(bad[30], mid_px=bad[30].mid_px + 0.5)
+    other = tmp_path / "other"
+    _live(other)
+    run_dir = _execution_journal(other, bad, sigs)
+    assert main(["--run", str(run_dir), "--state-dir", str(other), "--diff"]) == 1
+    out = capsys.readouterr().out
+    assert "divergent snapshots: 1; divergent signals: 0" in out, out
+    assert "first divergent feature output consumed by execution: message #30" in out, out
+    assert "mid_px" in out.split("first divergent feature output")[1].split("stage alpha")[0]
