@@ -94,6 +94,9 @@ class SupervisorConfig(_Section, frozen=True):
 
     heartbeat_interval_ms: how often each worker writes its heartbeat row.
     heartbeat_deadline_ms: a worker whose heartbeat is older than this is declared lost.
+    deadline_overrides_ms: per-process deadlines in ms that replace heartbeat_deadline_ms for
+        workers off the trading path (the monitor serves HTTP and writes audit files; a slow
+        disk must not get it restarted); each at least the global deadline.
     startup_grace_ms: time a freshly started worker has to write its first heartbeat
         (imports and JIT compilation happen before it).
     poll_interval_ms: the supervisor's watchdog and control-socket loop period.
@@ -107,6 +110,7 @@ class SupervisorConfig(_Section, frozen=True):
 
     heartbeat_interval_ms: Annotated[int, Meta(ge=5, le=10_000)] = 50
     heartbeat_deadline_ms: Annotated[int, Meta(ge=20, le=60_000)] = 250
+    deadline_overrides_ms: dict[str, int] = msgspec.field(default_factory=lambda: {"monitor": 2000})
     startup_grace_ms: Annotated[int, Meta(ge=100, le=300_000)] = 30_000
     poll_interval_ms: Annotated[int, Meta(ge=1, le=1000)] = 20
     restartable: list[str] = msgspec.field(
@@ -123,6 +127,13 @@ class SupervisorConfig(_Section, frozen=True):
             bad = [n for n in getattr(self, key) if n not in known]
             if bad:
                 raise ValueError(f"supervisor.{key}: unknown process {bad}; known: {sorted(known)}")
+        bad = [n for n in self.deadline_overrides_ms if n not in known]
+        if bad:
+            raise ValueError(f"supervisor.deadline_overrides_ms: unknown process {bad}; known: {sorted(known)}")
+        for n, ms in self.deadline_overrides_ms.items():
+            if not self.heartbeat_deadline_ms <= ms <= 600_000:
+                raise ValueError(f"supervisor.deadline_overrides_ms.{n}: {ms} ms; allowed: heartbeat_deadline_ms "
+                                 f"({self.heartbeat_deadline_ms}) to 600000")
         if self.heartbeat_deadline_ms <= 2 * self.heartbeat_interval_ms:
             raise ValueError(
                 "supervisor.heartbeat_deadline_ms must exceed 2 x heartbeat_interval_ms "
