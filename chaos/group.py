@@ -33,7 +33,7 @@ TRADING_REPLACE = {
     'start_level = "SHADOW"': 'start_level = "FULL"',
     "dry_run = false": 'dry_run = false\npolicy = "touch"',
     "quote_notional_usd = 100.0": "quote_notional_usd = 250.0",
-    "heartbeat_deadline_ms = 250": "heartbeat_deadline_ms = 5000",
+    "heartbeat_deadline_ms = 250": "heartbeat_deadline_ms = 5000\ndeadline_overrides_ms = { monitor = 5000 }",
 }
 TRADING_OVERRIDES = """
 [risk]
@@ -244,6 +244,7 @@ class RingTap:
         self.types = types
         self.codec = Codec()
         self.ages_ms: list[tuple[float, float]] = []  # (monotonic s, age ms)
+        self.wall_skew_s: list[tuple[float, float]] = []  # (monotonic s, a message's wall_ns - our wall clock)
         self.lost = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -263,6 +264,9 @@ class RingTap:
                 msg = self.codec.decode(raw)
                 if self.types and not isinstance(msg, self.types):
                     continue
+                wall_ns = getattr(msg, "wall_ns", 0)
+                if wall_ns:
+                    self.wall_skew_s.append((now / 1e9, wall_ns / 1e9 - time.time()))
                 ts = getattr(msg, "ts_ns" if self.md else "origin_ts_ns", 0)
                 if ts > 0:
                     self.ages_ms.append((now / 1e9, (now - ts) / 1e6))

@@ -26,7 +26,6 @@ and answered after each jump, and the venue refuses no nonce.
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import signal
@@ -204,13 +203,6 @@ def run_kill9(ctx: Ctx) -> list[Row]:
 # --------------------------------------------------------------------------- wall clock
 
 
-def _log_time(line: str) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-    except ValueError:
-        return None
-
-
 def _ex_published(g: Group) -> int:
     return int(next(c for c in g.status()["channels"] if c["channel"] == "ex")["published"])
 
@@ -232,6 +224,7 @@ def run_wall_clock_jump(ctx: Ctx) -> list[Row]:
         progress = []
         md_tap = RingTap(g, "md")
         sig_tap = RingTap(g, "sig", (AlphaSignal,))
+        ctl_tap = RingTap(g, "ctl")  # risk's status carries its wall clock
         windows = []
         try:
             for offset_ns in (3_600 * 10**9, -3_600 * 10**9):  # +1 h, then 1 h before the real time
@@ -244,6 +237,7 @@ def run_wall_clock_jump(ctx: Ctx) -> list[Row]:
         finally:
             md_tap.close()
             sig_tap.close()
+            ctl_tap.close()
         offset_file.write_text("0")
         log = g.full_log()[mark:]
         st = g.status()
@@ -251,12 +245,13 @@ def run_wall_clock_jump(ctx: Ctx) -> list[Row]:
         sig_ages = [a for w in windows for a in sig_tap.between(*w)]
         lost = [ln for ln in log.splitlines() if "watchdog:" in ln]
         nonce = [ln for ln in log.splitlines() if "nonce" in ln.lower()]
-        # the jump reached the workers: their log lines (stamped by time.time) ran ahead
-        real_now = datetime.datetime.now()
-        ahead = sum(1 for ln in log.splitlines() if (t := _log_time(ln)) is not None
-                    and (t - real_now).total_seconds() > 1800)
+        # the jump reached the workers: risk's status messages carry its wall clock
+        skew = [(t, k) for t, k in ctl_tap.wall_skew_s]
+        ahead = sum(1 for t, k in skew if windows[0][0] + 0.5 <= t < windows[0][1] and 3500 < k < 3700)
+        behind = sum(1 for t, k in skew if windows[1][0] + 0.5 <= t < windows[1][1] and -3700 < k < -3500)
         rows += [
-            check(sc, "log lines stamped +1 h", ahead, "", ">", 0, "the group's wall clock did jump"),
+            check(sc, "risk wall clock +1 h", ahead, "msgs", ">", 0, "the group's wall clock did jump ahead"),
+            check(sc, "risk wall clock -1 h", behind, "msgs", ">", 0, "and then behind the real time"),
             check(sc, "watchdog losses", len(lost), "", "==", 0, lost[0][-150:] if lost else "heartbeats on monotonic"),
             check(sc, "kill switch trips", tg.ks.state()["trips"] - trips0, "", "==", 0),
             check(sc, "restarts", sum(p["restarts"] for p in st["processes"]) - restarts0, "", "==", 0),
