@@ -29,7 +29,9 @@ at each of the symbol's cycles against the new snapshot:
   time ``dt_s`` since it was last checked, drawn from the track's own seeded RNG
   (``random.Random(seed ^ crc32(name))``: the same run replays the same draws).
 
-An aggressive target fills at once at its price, paying the taker fee. Quotes are at full
+An aggressive target fills at once at the touch (the best ask for a buy, the best bid for
+a sell) when its limit price reaches it, paying the taker fee; otherwise not at all (an
+IOC; the depth beyond the touch is not modelled). Quotes are at full
 size (a track ignores ControlState's size multiplier, so a variant is judged in Shadow
 too) but respect its allowed sides, reduce-only and spread multiplier.
 
@@ -373,8 +375,10 @@ class VariantSet:
                 continue
             if tg.qty <= 0.0:
                 continue
-            if tg.aggressive:
-                self._fill(t, sid, tg.side, tg.px, tg.qty, mid, now_ns, False)
+            if tg.aggressive:  # an IOC: at the touch if its limit reaches it, else nothing
+                touch = snap.best_ask if tg.side > 0 else snap.best_bid
+                if (touch <= tg.px) if tg.side > 0 else (touch >= tg.px):
+                    self._fill(t, sid, tg.side, touch, tg.qty, mid, now_ns, False)
                 continue
             wanted.setdefault(tg.side, tg)
         for side in (1, -1):
