@@ -1,7 +1,9 @@
 """``mmctl runs``: the recorded runs under ``<state_dir>/runs`` and their files.
 
 Each run directory holds execution's manifest (``execution.json``: config and model file
-hashes, seeds, symbol specs) and journal (``execution-*.mmrec``), and, when the run had
+hashes, seeds, symbol specs) and journal (``execution-*.mmrec``), the feature and alpha
+processes' manifests and journals (``feature.json``, ``feature-*.mmrec``, ``alpha.json``,
+``alpha-*.mmrec``: what ``mmctl replay --run`` replays up the chain), and, when the run had
 variants, ``variants.json`` and ``activations.jsonl`` (mm.recording.run). ``--run RUN``
 lists one run's files with sizes and its manifest's hashes and seeds.
 """
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             info: dict[str, Any] = {"run_dir": str(d), "files": files,
                     **{k: man.get(k) for k in ("run_id", "started_unix_ns", "config_path", "config_sha256",
                                                "models", "seeds", "symbols", "variants")}}
+            info["journals"] = {p: {"models": read_manifest(d, p).get("models", {})}
+                                for p in ("feature", "alpha") if (d / f"{p}.json").exists()}
             if args.json:
                 sys.stdout.write(msgspec.json.encode(info).decode() + "\n")
                 return 0
@@ -44,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  seeds {info['seeds']}; symbols {info['symbols']}; variants {info['variants'] or '-'}")
             for name, h in (info["models"] or {}).items():
                 print(f"  model {name} sha256 {h}")
+            for proc in ("feature", "alpha"):
+                if proc not in info["journals"]:
+                    print(f"  no {proc} journal (a run recorded before it had one: replayed from execution on)")
+                else:
+                    loaded = ", ".join(info["journals"][proc]["models"]) or "none (priors)"
+                    print(f"  {proc} journal; models loaded: {loaded}")
             for name, size in files.items():
                 print(f"  {size:>12d}  {name}")
             return 0

@@ -1,7 +1,7 @@
 """Run recordings: what each process consumed, as it consumed it, under ``<state_dir>/runs/<run_id>``.
 
-Edge module (file I/O). A paper or live run's execution process writes, into its run's
-directory:
+Edge module (file I/O). A paper or live run's execution, feature and alpha processes write,
+into their run's directory:
 
 - ``execution.json``: the run's manifest as that process saw it at start: run id, process,
   wall-clock start, the config file's path, bytes (as text) and SHA-256, the SHA-256 of
@@ -14,11 +14,17 @@ directory:
   updates and fills; timers; the kill switch as each call saw it; variant activations),
   interleaved with the ``CycleDecisionRecord`` messages it published on the audit ring,
   in the order they happened;
+- ``feature.json`` / ``feature-NNNNNN.mmrec`` and ``alpha.json`` / ``alpha-NNNNNN.mmrec``:
+  the feature and alpha processes' manifests (symbols, the SHA-256 of the model bytes they
+  loaded) and journals (:mod:`mm.stages`: every message each consumed, as received, with
+  the ``now_ns`` of the step that consumed it; the feature's timer calls; alpha's model
+  weights from risk);
 - ``activations.jsonl``: the operator's variant activations with their evidence;
 - ``variants.json``: the latest variant comparison (rewritten periodically).
 
-:class:`RunRecorder` writes one process's files; :func:`list_runs`, :func:`read_manifest`
-and :func:`read_journal` read them back.
+:class:`RunRecorder` writes one process's files (:class:`HashingReader` notes the hashes of
+the model files it loaded); :func:`list_runs`, :func:`read_manifest` and
+:func:`read_journal` read them back.
 """
 
 from __future__ import annotations
@@ -157,10 +163,13 @@ def list_runs(state_dir: str | Path) -> list[RunInfo]:
 
 def resolve_run(state_dir: str | Path, run: str) -> Path:
     """A run directory from a run id, ``latest``, or a path; FileNotFoundError naming what was tried."""
+    runs = list_runs(state_dir)
+    for r in runs:  # a run id first: a directory of that name in the working directory is not it
+        if r.run_id == run:
+            return Path(r.path)
     p = Path(run)
     if p.is_dir() and any(p.glob("*.json")):
         return p
-    runs = list_runs(state_dir)
     if run == "latest":
         if not runs:
             raise FileNotFoundError(f"no run recorded under {runs_root(state_dir)}")
