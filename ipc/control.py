@@ -37,12 +37,13 @@ class ControlUnavailable(RuntimeError):
 
 
 def ensure_private_dir(path: str) -> None:
-    """Create ``path`` (and parents) owner-only; refuse one that others can write to."""
+    """Create ``path`` (and parents) owner-only; one that exists open to others is made 0700;
+    one that belongs to another user is refused."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     st = os.stat(path)
     if st.st_uid != os.getuid():
         raise PermissionError(f"run directory {path} belongs to uid {st.st_uid}, not us")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if stat.S_IMODE(st.st_mode) & 0o077:
         os.chmod(path, 0o700)
 
 

@@ -157,17 +157,33 @@ def _readable(path: Path) -> bytes:
 
 
 def _can_connect_as(uid: int, path: str) -> str:
-    """Try to connect to a unix socket as another user: "" on success, else the error."""
-    code = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
-            "try:\n s.connect(sys.argv[1])\nexcept OSError as e:\n print(type(e).__name__)\nelse:\n print('')\n")
-    r = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=30,
-                       preexec_fn=lambda: (os.setgid(uid), os.setuid(uid)))
-    return r.stdout.strip() or r.stderr.strip()[-200:]
+    """Try to connect to a unix socket as another user (a forked child): "" on success, else the error."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to ``uid``, try, report, exit without running any cleanup
+        try:
+            os.close(r)
+            os.setgid(uid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+                out = b""
+            except OSError as exc:
+                out = type(exc).__name__.encode()
+            os.write(w, out or b"connected")
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        got = fh.read().decode()
+    os.waitpid(pid, 0)
+    return "" if got == "connected" else got
 
 
 @pytest.mark.integration
 def test_running_group_keeps_keys_secret_and_its_control_endpoint_private(tmp_path: Path) -> None:
-    g = Group.trading(tmp_path, "[monitor]\npostmortem_min_interval_s = 1.0\n")
+    g = Group.trading(tmp_path, replace={"[monitor]\n": "[monitor]\npostmortem_min_interval_s = 1.0\n"})
     os.makedirs(g.run_dir, mode=0o755)
     os.chmod(g.run_dir, 0o755)  # an existing, too open run directory is tightened
     shm_dumps: dict[str, bytes] = {}
