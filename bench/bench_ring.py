@@ -16,6 +16,11 @@ coordinates. Figures:
   push/poll and with push_batch/poll_batch of 256.
 - per wait strategy of the ring (spin, spin_then_block with 50 us of spin, block); pyzmq
   PUSH/PULL over ipc:// and multiprocessing.Queue receive with their blocking calls.
+- A/B in the same run: ``ring`` is the ring as processes use it (the compiled builtins
+  ``push``/``poll``), ``ring-py`` the Python paths (``push_py``/``poll_py``, the previous
+  implementation), interleaved round by round.
+- consumer CPU at a fixed 10 k msgs/s (open loop) per wait strategy: the consumer's CPU
+  time (getrusage) over wall time, with that scenario's latencies.
 - the wake-up floor: a posix_ipc semaphore ping-pong between the two processes: one posts
   the other, which sleeps in ``sem_wait``, and spins until it posts back.
 

@@ -72,6 +72,18 @@ were measured on the 2-core CI-like VM, CPU time per call, best of several runs:
   flags are read (x86 lets a load pass an earlier store) and only compiled code can emit
   one; Python stores plus a separate fence call measured slower.
 
+The per-message calls are CPython builtins (``push``, ``poll`` on an instance; see
+:mod:`ipc.fastcall`): numba cfuncs with the ``METH_FASTCALL`` signature, so the
+interpreter calls them directly, without numba's dispatcher. Measured in one thread on
+the VM: push 0.04 us, push + poll 0.06 us, against 0.4-0.6 us and 0.8-1.0 us for the
+Python paths (``push_py``: one numba call; ``poll_py``: memoryview loads), which remain as
+the reference implementation and the fallback for every unusual case. ``push``'s builtin
+is ``_write_slot`` then a release store of ``published`` then ``mfence`` then the mask
+check (numba's assembly: BUSY store, memcpy, length/tag store, seq store, published
+store, ``mfence``); ``poll``'s is the seqlock read above with ``PyBytes_FromStringAndSize``
+as the copy. When the mask is set the builtin posts the armed readers' semaphores itself
+(libc ``sem_post`` on the ``sem_t *`` it keeps per reader entry and generation).
+
 Waiting: ``available()`` and the spin loops of :mod:`ipc.wait` watch ``published``, not
 the slot: a spinning reader then pulls the writer's header line once per message instead
 of contending for the slot line while the writer fills it (several cache-line transfers
