@@ -21,8 +21,8 @@ What the compiled side may do with a ``PyObject *`` is kept small and checked at
   and ``Py_DecRef``.
 
 :data:`LAYOUT_OK` is False when any of those offsets does not hold for the running
-interpreter (another Python implementation or build); callers then use their plain
-Python paths. The compiled functions run with the GIL held, as any builtin does; they
+interpreter (another Python implementation or build), or when ``MM_RING_FASTCALL=0`` is
+set; callers then use their plain Python paths. The compiled functions run with the GIL held, as any builtin does; they
 return a new reference, or NULL with an exception set.
 
 The builtin's ``self`` is an object of the caller's choosing (the ring ends use a tuple:
@@ -34,6 +34,7 @@ whole process (one per function kind, in :data:`_METHOD_DEFS`).
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -134,7 +135,9 @@ def _check_layout() -> bool:
         return False
 
 
-LAYOUT_OK: Final[bool] = _check_layout()
+# ``MM_RING_FASTCALL=0`` in the environment turns the bridge off (the operator's escape hatch:
+# every caller then takes its plain Python path, about 1 us slower per message).
+LAYOUT_OK: Final[bool] = os.environ.get("MM_RING_FASTCALL", "1") != "0" and _check_layout()
 
 
 def api_table() -> list[int]:
