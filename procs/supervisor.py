@@ -258,7 +258,7 @@ class Supervisor:
                     self._lose(m, f"no heartbeat within startup grace {sup.startup_grace_ms} ms", now_ns)
                 continue
             age_ns = now_ns - beat_ns
-            own_ms = sup.deadline_overrides_ms.get(m.name, sup.heartbeat_deadline_ms)
+            own_ms = max(sup.deadline_overrides_ms.get(m.name, 0), sup.heartbeat_deadline_ms)
             if age_ns > (deadline_ns if own_ms == sup.heartbeat_deadline_ms else own_ms * 1_000_000):
                 self._lose(m, f"heartbeat {age_ns / 1e6:.0f} ms old > deadline {own_ms} ms", now_ns)
                 continue

@@ -32,7 +32,7 @@ def test_shipped_paper_config_loads():
         ("[run]\nsymbols = ['SOL']", "binance_symbols"),
         ("[exposure]\nsize_multipliers = [0.5, 1, 1, 1, 1, 1]", "exposure.size_multipliers"),
         ("[cores]\nfeed = -2", "cores.feed"),
-        ("[supervisor]\ndeadline_overrides_ms = {monitor = 100}", "deadline_overrides_ms.monitor"),
+        ("[supervisor]\ndeadline_overrides_ms = {monitor = 10}", "deadline_overrides_ms.monitor"),
         ("[supervisor]\ndeadline_overrides_ms = {mon = 1000}", "deadline_overrides_ms"),
     ],
 )
