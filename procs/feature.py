@@ -71,8 +71,7 @@ class FeatureWorker(Worker):
         if self.stage.dropped != dropped:
             self.hb.add("errors")
         elif snap is not None:
-            if ring == "md":  # a snapshot made by our own fill carries the venue's fill time, not a feed arrival
-                self.note_latency(snap.origin_ts_ns, now_ns)
+            self.note_latency(snap.origin_ts_ns, now_ns)
             self.publish("snap", snap)
 
     def drain(self, now_ns: int, max_batch: int = 256) -> int:
