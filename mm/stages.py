@@ -120,13 +120,15 @@ class FeatureStage(_Journal):
 
     def on_message(self, ring: str, msg: AnyMessage, now_ns: int) -> StateSnapshot | None:
         """One message from the md or ex ring at ``now_ns``; the snapshot it makes due, if any.
-        The snapshot's origin is the event's ``ts_ns`` (md) or ``origin_ts_ns`` (ex)."""
+        The snapshot's origin is the event's ``ts_ns`` (md), or ``now_ns`` for our own order
+        events and fills (ex): theirs is the origin of the decision that sent the order, maybe
+        seconds ago, which would read as pipeline latency downstream."""
         self._j("md" if ring == "md" else "ex", msg, now_ns)
         sid = getattr(msg, "symbol_id", -1)
         if not 0 <= sid < len(self.engines):
             self.dropped += 1
             return None
-        origin = getattr(msg, "ts_ns", now_ns) if ring == "md" else getattr(msg, "origin_ts_ns", now_ns)
+        origin = getattr(msg, "ts_ns", now_ns) if ring == "md" else now_ns
         eng = self.engines[sid]
         if self.trackers[sid].on_event(msg, now_ns):
             eng.set_queue_ranks(*self.trackers[sid].ranks())
