@@ -133,6 +133,10 @@ def _fmt_status(d: dict[str, Any]) -> str:
         if pnl:
             lines.append(f"pnl: {pnl.get('total_pnl_usd', 0):.2f} USD, drawdown {pnl.get('drawdown_pct', 0):.2f}% "
                          f"(max {pnl.get('max_drawdown_pct', 0):.2f}%), exchange {detail.get('exchange_health', '?')}")
+        if expo.get("fills_at_level") is not None:
+            lines.append(f"evidence at level: {expo.get('fills_at_level', 0)} fills ({pnl.get('shadow_fills', 0)} "
+                         f"simulated at Shadow), {expo.get('marked_out_at_level', 0)} marked out, "
+                         f"{expo.get('positive_edge_at_level', 0)} with positive edge")
     ks = d["killswitch"]
     if ks["tripped"]:
         lines.append(

@@ -37,3 +37,4 @@ def test_mmctl_status_shows_levels_and_confidence_components() -> None:
     assert m, text
     assert [float(x) for x in m.groups()[:4]] == [round(v, 2) for v in (c.overall, c.model, c.execution, c.safety)]
     assert "promotion evidence: not met" in text and "drawdown" in text
+    assert "evidence at level: 0 fills (0 simulated at Shadow), 0 marked out, 0 with positive edge" in text, text
