@@ -39,6 +39,18 @@ skew fades as Hyperliquid catches up (dev -> 0) even before the CUSUM has decaye
 offline by least squares through the origin (:mod:`mm.models.train`); its prior is 0.8.
 The cap on U and D (``cusum_cap``) bounds how long an alarm outlives its divergence.
 
+Second channel, the lead's own move (:mod:`mm.features.lead_move`, ``lead_move``): the
+divergence's noise holds the whole lagged move of the lead, so a cascade's first
+100-300 ms hide in it; the reference's own returns are several times quieter. While that
+detector's alarm is up (direction e, the reference's move since its onset m bps, strength
+S) it sets the direction and::
+
+    skew_bps = e * pass_through * max(e * dev_t, m) * max(conf_m, min_confidence)
+    conf_m   = clip((S - fire_m) / (cap_m - fire_m), 0, 1)
+
+(the larger of the divergence and the move not yet seen here), clipped at max_skew_bps;
+where the divergence alarm agrees and gives a larger skew, that one is kept.
+
 Defaults (k = 0.5, fire 4, confirm 8) were chosen on a generated stream of another seed
 than the one ``mmctl train`` reports on: on white noise at 10 updates/s they raise the
 alarm on about 2% of updates (about 4-5 false fires a minute, each with a skew of a
@@ -55,6 +67,8 @@ import math
 from typing import Final
 
 import msgspec
+
+from mm.features.lead_move import LeadMoveConfig, LeadMoveDetector
 
 MODEL_FORMAT: Final = "mm.leadlag"
 MODEL_VERSION: Final = 1
@@ -81,6 +95,7 @@ class LeadLagConfig(msgspec.Struct, frozen=True, kw_only=True):
             many noise units (a cascade's divergence widens the scale only slowly).
         max_gap_s: s, a gap between updates longer than this (a feed outage on either
             venue) resets the detector: a stale basis must not read as a divergence.
+        lead_move: the reference's own-move channel (:mod:`mm.features.lead_move`).
     """
 
     basis_half_life_s: float = 120.0
@@ -97,6 +112,7 @@ class LeadLagConfig(msgspec.Struct, frozen=True, kw_only=True):
     warmup_updates: int = 50
     noise_winsor: float = 3.0
     max_gap_s: float = 5.0
+    lead_move: LeadMoveConfig = msgspec.field(default_factory=LeadMoveConfig)
 
     def __post_init__(self) -> None:
         for name in ("basis_half_life_s", "noise_half_life_s", "min_noise_bps", "horizon_s", "max_skew_bps",
@@ -174,13 +190,14 @@ def raw_divergence_bps(ref_mid_px: float, mid_px: float) -> float:
 class LeadLagDetector:
     """Two-sided CUSUM on the de-based, noise-scaled Binance-Hyperliquid divergence."""
 
-    __slots__ = ("_basis", "_down", "_last_ns", "_n", "_tau_b_ns", "_tau_n_ns", "_up", "_var", "cfg",
+    __slots__ = ("_basis", "_down", "_last_ns", "_move", "_n", "_tau_b_ns", "_tau_n_ns", "_up", "_var", "cfg",
                  "fires", "last")
 
     def __init__(self, cfg: LeadLagConfig | None = None) -> None:
         self.cfg = cfg if cfg is not None else LeadLagConfig()
         self._tau_b_ns = self.cfg.basis_half_life_s / _LN2 * 1e9
         self._tau_n_ns = self.cfg.noise_half_life_s / _LN2 * 1e9
+        self._move = LeadMoveDetector(self.cfg.lead_move)
         self.reset()
 
     def reset(self) -> None:
@@ -193,6 +210,7 @@ class LeadLagDetector:
         self._last_ns = -1
         self.fires = 0
         self.last = _NONE
+        self._move.reset()
 
     @property
     def noise_bps(self) -> float:
@@ -222,7 +240,7 @@ class LeadLagDetector:
         dev = d - self._basis
         noise = self.noise_bps
         z = dev / noise
-        alarmed_before = max(self._up, self._down) >= c.fire_threshold
+        alarmed_before = max(self._up, self._down) >= c.fire_threshold or self._move.alarm
         if self._n >= c.warmup_updates:
             up = self._up + z - c.cusum_drift
             dn = self._down - z - c.cusum_drift
@@ -242,9 +260,26 @@ class LeadLagDetector:
         lim = c.noise_winsor * noise
         dw = dev if -lim <= dev <= lim else (lim if dev > 0.0 else -lim)
         self._var += an * (dw * dw - self._var)
-        if alarm and not alarmed_before:
+        mv = self._move
+        mv.update(ts_ns, ref_mid_px)
+        if (alarm or mv.alarm) and not alarmed_before:
             self.fires += 1
-        if alarm:
+        if mv.alarm:
+            e = mv.direction
+            mc = c.lead_move
+            conf = min(max((mv.strength - mc.fire_threshold) / max(mc.cusum_cap - mc.fire_threshold, 1e-9), 0.0), 1.0)
+            w = conf if conf > c.min_confidence else c.min_confidence
+            skew = e * c.pass_through * max(e * dev, mv.move_bps) * w
+            if alarm and (1 if self._up >= self._down else -1) == e:
+                cd = (s - c.fire_threshold) / (c.confirm_threshold - c.fire_threshold)
+                wd = min(cd, 1.0) if cd > c.min_confidence else c.min_confidence
+                sd = c.pass_through * dev * wd
+                if sd * e > skew * e:
+                    skew, conf = sd, min(cd, 1.0)
+            skew = max(-c.max_skew_bps, min(c.max_skew_bps, skew))
+            direction = e
+            alarm = True
+        elif alarm:
             direction = 1 if self._up >= self._down else -1
             conf = (s - c.fire_threshold) / (c.confirm_threshold - c.fire_threshold)
             conf = 1.0 if conf > 1.0 else conf

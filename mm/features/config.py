@@ -16,6 +16,7 @@ import math
 
 import msgspec
 
+from mm.features.lead_move import LeadMoveConfig
 from mm.schema import N_DEPTH, Venue
 
 N_REGIMES = 4
@@ -50,6 +51,9 @@ class FeatureConfig(msgspec.Struct, frozen=True, kw_only=True):
         max_gap_ms: ms without any event from our venue after which the feed is treated as
             an outage, not a quiet market: grid-based state (sigma, regime, baselines) is
             frozen over the gap and the first mid after it starts a new return chain.
+        snapshot_on_ref_change: a snapshot on every change of the reference mid (the
+            alpha's lead-move detector then sees every reference update, as the feature
+            engine's does).
         snapshot_on_ref_move_bps: bps move of the reference mid since the last snapshot
             that makes a snapshot due at once (lead-lag must not wait for the timer);
             0 disables.
@@ -69,6 +73,7 @@ class FeatureConfig(msgspec.Struct, frozen=True, kw_only=True):
     sigma_baseline_half_life_s: float = 300.0
     max_gap_ms: int = 5_000
     snapshot_on_ref_move_bps: float = 1.0
+    snapshot_on_ref_change: bool = True
     window_capacity: int = 1024
     fill_memory: int = 4096
 
@@ -261,6 +266,13 @@ class ToxicityConfig(msgspec.Struct, frozen=True, kw_only=True):
         baseline_half_life_s: s, half-life of the spread, touch-depth and OFI-scale
             baselines (sampled on the regime interval grid).
         run_cap: cap of the same-side run length feature, trades.
+        lead_move: the reference venue's own-move changepoint
+            (:mod:`mm.features.lead_move`): while its alarm is up, and ``hold_ms`` after,
+            the verdict is Toxic whatever the classifier says (a move on the lead reaches
+            our venue about a lead later). Less eager than the alpha's copy (fire 5, k 1,
+            noise half-life 10 s: Toxic means Flat, so false alarms cost quoting time;
+            chosen on generator seed 7, 3600 s: 1.6% of the time Toxic outside cascades,
+            median 187 ms after the Binance start, well inside the 650 ms lead).
     """
 
     toxic_threshold: float = 0.6
@@ -281,6 +293,8 @@ class ToxicityConfig(msgspec.Struct, frozen=True, kw_only=True):
     size_baseline_trades: int = 200
     baseline_half_life_s: float = 120.0
     run_cap: int = 10
+    lead_move: LeadMoveConfig = msgspec.field(
+        default_factory=lambda: LeadMoveConfig(fire_threshold=5.0, cusum_drift=1.0, noise_half_life_s=10.0))
 
     def __post_init__(self) -> None:
         _require(

@@ -59,6 +59,7 @@ from collections import OrderedDict
 from typing import Any, Final, Union, cast
 
 from mm.features.config import FeatureConfig, RegimeConfig, ToxicityConfig
+from mm.features.lead_move import LeadMoveDetector
 from mm.features.ofi import OfiTracker
 from mm.features.regime import RegimeFilter
 from mm.features.rolling import (
@@ -105,6 +106,7 @@ COUNTER_NAMES: Final[tuple[str, ...]] = (
     "ts_backwards",
     "outages",
     "nonfinite_output",
+    "ref_out_of_order",
 )
 
 _ZEROS: Final = [0.0] * N_DEPTH
@@ -308,6 +310,9 @@ class FeatureEngine:
         self._last_trade_x: list[float] = []
         self.toxicity = Toxicity.NORMAL
         self.toxic_prob = 0.0
+        self._lead = LeadMoveDetector(tc.lead_move)
+        self._lead_hold_ns = tc.lead_move.hold_ms * 1_000_000
+        self._lead_toxic_until_ns = -1
         self.last_toxicity_features: list[float] = []
 
         # our state
@@ -319,6 +324,8 @@ class FeatureEngine:
 
         # reference and publishing
         self._ref_mid = 0.0
+        self._ref_half_spread = 0.0
+        self._ref_remote_ms = -(1 << 62)
         self._pub_ref_mid = 0.0
         self._last_snap_ns = -1
         self._seq = 0
@@ -363,7 +370,7 @@ class FeatureEngine:
             if venue in self._ours:
                 return self._on_ours(ev, now_ns)
             if venue in self._refs:
-                return self._on_ref(ev)
+                return self._on_ref(ev, now_ns)
             self.counters["other_venue"] += 1
             return False
         if isinstance(ev, Fill):
@@ -632,6 +639,7 @@ class FeatureEngine:
         self._fast_qty.add(t, qty)
         self._base_qty.add(t, qty)
         self.toxicity, self.toxic_prob = self._tox.assess(x, t)
+        self._lead_override(t)
         self.last_toxicity_features = x
         self._last_trade_x = x
         self._tox.expire(t)
@@ -671,21 +679,62 @@ class FeatureEngine:
 
     # ================================================================== reference, fills
 
-    def _on_ref(self, ev: _MdEvent) -> bool:
+    @property
+    def lead_move(self) -> LeadMoveDetector:
+        return self._lead
+
+    def _lead_override(self, t: int) -> None:
+        """Toxic while the reference's own move alarm is up and ``hold_ms`` after it."""
+        if self._lead.alarm or t < self._lead_toxic_until_ns:
+            self.toxicity = Toxicity.TOXIC
+        elif self.toxicity == Toxicity.TOXIC and self._tox.last_level != Toxicity.TOXIC:
+            self.toxicity = self._tox.last_level  # the hold ended: back to the classifier's verdict
+
+    def _on_ref(self, ev: _MdEvent, now_ns: int) -> bool:
         if isinstance(ev, RefPrice):
             mid = ev.mid_px
             if not _ok_px(mid):
                 mid = 0.5 * (ev.bid_px + ev.ask_px) if (_ok_px(ev.bid_px) and _ok_px(ev.ask_px)) else 0.0
+            if _ok_px(ev.bid_px) and ev.ask_px > ev.bid_px and math.isfinite(ev.ask_px):
+                self._ref_half_spread = 0.5 * (ev.ask_px - ev.bid_px)
         elif isinstance(ev, Bbo):
             mid = 0.5 * (ev.bid_px + ev.ask_px) if (_ok_px(ev.bid_px) and _ok_px(ev.ask_px)) else 0.0
+            if mid > 0.0 and ev.ask_px > ev.bid_px and math.isfinite(ev.ask_px):
+                self._ref_half_spread = 0.5 * (ev.ask_px - ev.bid_px)
+        elif isinstance(ev, Trade):
+            # a trade prints at the reference's touch now: its mid is the price less half its
+            # last known spread (fresher than the next quote update); none before a quote
+            if self._ref_half_spread <= 0.0:
+                return False
+            if not (_ok_px(ev.px) and ev.side in (1, -1)):
+                self.counters["bad_ref"] += 1
+                return False
+            mid = ev.px - ev.side * self._ref_half_spread
         else:
             self.counters["unused_event"] += 1
             return False
         if not _ok_px(mid):
             self.counters["bad_ref"] += 1
             return False
+        rts = ev.remote_ts_ms
+        if rts < self._ref_remote_ms:  # delivered after a newer one: an older price is no news
+            self.counters["ref_out_of_order"] += 1
+            return False
+        self._ref_remote_ms = rts
         self._ref_mid = mid
+        t = ev.ts_ns if ev.ts_ns > 0 else now_ns
+        changed = self._lead.update(t, mid)
+        if self._lead.alarm:
+            self._lead_toxic_until_ns = t + self._lead_hold_ns
+            if changed:  # the move shows now: the verdict and a snapshot on this very update
+                self.toxicity = Toxicity.TOXIC
+                return True
+        elif changed:
+            self._lead_override(t)
+            return True
         thr = self.cfg.snapshot_on_ref_move_bps
+        if self.cfg.snapshot_on_ref_change and mid != self._pub_ref_mid:
+            return True
         if thr <= 0.0:
             return False
         if self._pub_ref_mid <= 0.0:
@@ -782,6 +831,7 @@ class FeatureEngine:
             x = between_trades(self._last_trade_x, x_now, decay)
             self.toxicity, self.toxic_prob = self._tox.assess(x, t)
             self.last_toxicity_features = x
+        self._lead_override(t)
         self._tox.expire(t)
 
         reg = self._regime

@@ -286,7 +286,7 @@ def replay(events: Iterable[object], symbol_id: int, tick_px: float, cfg: LabelC
     def record_verdict(t: int) -> None:
         if engine.last_toxicity_features:
             res.v_ts.append(t)
-            res.v_level.append(int(engine.toxicity))
+            res.v_level.append(int(engine.classifier.last_level))  # the classifier's own verdict (no lead override)
             res.v_is_trade.append(False)
             res.v_x.append(list(engine.last_toxicity_features))
 
@@ -424,7 +424,7 @@ def replay(events: Iterable[object], symbol_id: int, tick_px: float, cfg: LabelC
             res.tr_x.append(list(engine.last_toxicity_features))
             res.tr_prob.append(engine.toxic_prob)
             res.v_ts.append(t)
-            res.v_level.append(int(engine.toxicity))
+            res.v_level.append(int(engine.classifier.last_level))  # the classifier's own verdict (no lead override)
             res.v_is_trade.append(True)
             res.v_x.append(res.tr_x[-1])
         # fills

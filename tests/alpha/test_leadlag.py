@@ -137,3 +137,27 @@ def test_config_validation_and_file() -> None:
         decode_params(msgspec.json.encode(msgspec.structs.replace(p, format="nope")))
     with pytest.raises(ValueError):
         decode_params(b'{"format": "mm.leadlag", "version": 1, "symbol": "X", "config": {"min_noise_bps": -1}}')
+
+
+def test_the_reference_move_channel_signals_on_the_first_updates_of_a_drift() -> None:
+    import numpy as np
+
+    from mm.alpha.leadlag import LeadLagConfig, LeadLagDetector
+
+    det = LeadLagDetector(LeadLagConfig())
+    rng = np.random.default_rng(5)
+    t, ref, mid = 0, 100.0, 100.0
+    for _ in range(2000):  # quiet: the reference wanders 0.2 bps per 100 ms, our mid follows
+        ref *= 1.0 + 0.2e-4 * rng.standard_normal()
+        mid = 0.5 * (mid + ref)
+        t += 100_000_000
+        det.update(t, ref, mid)
+    while det.last.changepoint:
+        t += 100_000_000
+        det.update(t, ref, mid)
+    skews = []
+    for _ in range(2):  # the reference drifts up 2 bps per update; our mid has not moved yet
+        ref *= 1.0 + 2e-4
+        t += 100_000_000
+        skews.append(det.update(t, ref, mid).skew_bps)
+    assert max(skews) > 0.0 and min(skews) >= 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,7 @@ from mm.schema import (
     RefPrice,
     Regime,
     StateSnapshot,
+    Toxicity,
     Trade,
     Venue,
 )
@@ -224,13 +226,57 @@ def test_due_every_interval_and_material_events() -> None:
 
 
 def test_reference_move_makes_a_snapshot_due() -> None:
-    eng = FeatureEngine(SYMBOL, FeatureConfig(snapshot_on_ref_move_bps=1.0))
+    eng = FeatureEngine(SYMBOL, FeatureConfig(snapshot_on_ref_move_bps=1.0, snapshot_on_ref_change=False))
     assert eng.on_event(RefPrice(BN, SYMBOL, T0, 0, 0, 99.9, 100.1, 100.0), T0)
     eng.snapshot(T0, T0)
     assert not eng.on_event(RefPrice(BN, SYMBOL, T0 + MS, 0, 0, 0, 0, 100.005), T0 + MS)  # 0.5 bps
     assert eng.on_event(RefPrice(BN, SYMBOL, T0 + 2 * MS, 0, 0, 0, 0, 100.011), T0 + 2 * MS)  # 1.1 bps
     assert eng.on_event(bbo(T0 + 3 * MS, 99.0, 1.0, 99.2, 1.0, venue=BN), T0 + 3 * MS)
     assert eng.snapshot(T0 + 3 * MS, 0).ref_mid_px == pytest.approx(99.1)
+
+
+def test_every_reference_change_makes_a_snapshot_due_by_default() -> None:
+    eng = FeatureEngine(SYMBOL)
+    assert eng.on_event(RefPrice(BN, SYMBOL, T0, 1, 0, 99.9, 100.1, 100.0), T0)
+    eng.snapshot(T0, T0)
+    assert eng.on_event(RefPrice(BN, SYMBOL, T0 + MS, 2, 0, 0, 0, 100.005), T0 + MS)
+    eng.snapshot(T0 + MS, T0 + MS)
+    assert not eng.on_event(RefPrice(BN, SYMBOL, T0 + 2 * MS, 3, 0, 0, 0, 100.005), T0 + 2 * MS)  # unchanged
+
+
+def test_reference_trades_and_order_of_delivery() -> None:
+    eng = FeatureEngine(SYMBOL)
+    assert not eng.on_event(Trade(BN, SYMBOL, T0, 5, 0, 100.1, 1.0, 1, 1), T0)  # no quote yet: no half spread
+    eng.on_event(RefPrice(BN, SYMBOL, T0, 10, 0, 99.9, 100.1, 100.0), T0)
+    assert eng.on_event(Trade(BN, SYMBOL, T0 + MS, 11, 0, 100.3, 1.0, 1, 2), T0 + MS)  # bought at the ask
+    assert eng.snapshot(T0 + MS, 0).ref_mid_px == pytest.approx(100.2)
+    # an older update delivered late is dropped and counted
+    assert not eng.on_event(RefPrice(BN, SYMBOL, T0 + 2 * MS, 9, 0, 99.0, 99.2, 99.1), T0 + 2 * MS)
+    assert eng.counters["ref_out_of_order"] == 1
+    assert eng.snapshot(T0 + 2 * MS, 0).ref_mid_px == pytest.approx(100.2)
+
+
+def test_a_move_on_the_reference_flips_toxicity_on_that_update() -> None:
+    eng = FeatureEngine(SYMBOL)
+    t = T0
+    eng.on_event(bbo(t, 99.99, 5.0, 100.01, 5.0), t)
+    px = 100.0
+    rng = np.random.default_rng(1)
+    for i in range(200):  # quiet reference: 0.2 bps noise per 100 ms
+        px *= 1.0 + 0.2e-4 * rng.standard_normal()
+        t += 100 * MS
+        eng.on_event(RefPrice(BN, SYMBOL, t, t // MS, i, 0, 0, px), t)
+        eng.snapshot(t, t)
+    assert eng.snapshot(t, t).toxicity != Toxicity.TOXIC
+    flips = []
+    for i in range(5):  # then 3 bps per update, down
+        px *= 1.0 - 3e-4
+        t += 100 * MS
+        due = eng.on_event(RefPrice(BN, SYMBOL, t, t // MS, 1000 + i, 0, 0, px), t)
+        flips.append((due, eng.toxicity))
+    assert flips[0] == (True, Toxicity.TOXIC)  # due at once, Toxic on the update that shows the move
+    assert eng.lead_move.direction == -1
+    assert eng.snapshot(t, t).toxicity == Toxicity.TOXIC
 
 
 def test_engine_is_deterministic() -> None:

