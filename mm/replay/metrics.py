@@ -183,12 +183,13 @@ def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int
 
     # cascades: Flat share, toxicity detection, lead-lag signal latency
     flat_share = None
+    reduce_share: float | None = None
     det_ms: list[float] = []
     det_trades: list[float] = []
     sig_ms: list[float] = []
     n_casc = n_detected = 0
     if labels is not None:
-        casc_t = flat_t = 0
+        casc_t = flat_t = reduce_t = 0
         for c in labels.cascades:
             if c.symbol_id >= n_symbols:
                 continue
@@ -198,6 +199,7 @@ def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int
             n_casc += 1
             casc_t += ce - cs
             flat_t += _overlap(ivs[c.symbol_id], cs, ce, int(ExecMode.FLAT))
+            reduce_t += _overlap(ivs[c.symbol_id], cs, ce, int(ExecMode.INVENTORY_REDUCE))
             verdicts = res.tox_ts[c.symbol_id]
             state_before = [v for t, v in verdicts if t <= c.hl_start_ts_ns]
             t_det: int | None = c.hl_start_ts_ns if state_before and state_before[-1] == Toxicity.TOXIC else None
@@ -216,6 +218,7 @@ def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int
                     sig_ms.append((t - c.start_ts_ns) / 1e6)
                     break
         flat_share = flat_t / casc_t if casc_t else None
+        reduce_share = reduce_t / casc_t if casc_t else None
     lead_ms = None
     for sid in range(n_symbols):
         ref = res.ref[sid]
@@ -242,7 +245,8 @@ def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int
             extra=(f"{total / totals['turnover_usd'] * 1e4:.2f} bps of turnover" if totals["turnover_usd"] else
                    "no fills")),
         row("Mode = Flat during labelled cascades", flat_share, ">= 95% of cascade time (seed > 90%)", "pct",
-            ok=None if flat_share is None else flat_share >= 0.95),
+            ok=None if flat_share is None else flat_share >= 0.95,
+            extra="" if reduce_share is None else f"InventoryReduce (reduce-only, Toxic while holding) {100.0 * reduce_share:.1f}%"),
         row("Toxicity detection (median trades after cascade start)", det_med, "<= 2 trades (seed < 3)", "trades",
             ok=None if det_med is None else (det_med <= 2.0 and n_missed == 0),
             extra=(f"{_median(det_ms) if det_ms else float('nan'):.0f} ms median; {n_detected}/{n_casc} cascades "
