@@ -58,7 +58,7 @@ the new order's position increase.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -276,6 +276,13 @@ class BookSide:
     def best_first(self) -> list[int]:
         return self.prices[::-1] if self.is_bid else list(self.prices)
 
+    def better_than(self, px: int) -> list[int]:
+        """The prices strictly better than ``px`` on this side, best first (a copy)."""
+        prices = self.prices
+        if self.is_bid:
+            return prices[bisect_right(prices, px):][::-1] if prices and prices[-1] > px else []
+        return prices[:bisect_left(prices, px)]
+
     def add(self, px: int, bg: int = 0, index: bool = True) -> Level:
         """A new level; ``index=False`` leaves ``prices`` to a later :meth:`reindex`."""
         level = Level(px, bg)
@@ -480,15 +487,15 @@ class MatchingEngine:
         A side with price 0 is left unchanged.
         """
         cb = self.books[coin]
-        r = cb.rules
-        bid_u = r.float_px_to_units(bid_px) if bid_px > 0 else 0
-        ask_u = r.float_px_to_units(ask_px) if ask_px > 0 else 0
+        ps = cb.px_scale
+        bid_u = int(round(bid_px * ps)) if bid_px > 0 else 0
+        ask_u = int(round(ask_px * ps)) if ask_px > 0 else 0
         if bid_u and ask_u and bid_u >= ask_u:
             return  # a crossed BBO cannot be the market's
         if bid_u:
-            self._apply_top(cb.bids, bid_u, r.float_sz_to_lots(bid_qty))
+            self._apply_top(cb.bids, bid_u, int(round(bid_qty * cb.lot_scale)))
         if ask_u:
-            self._apply_top(cb.asks, ask_u, r.float_sz_to_lots(ask_qty))
+            self._apply_top(cb.asks, ask_u, int(round(ask_qty * cb.lot_scale)))
         self._resolve_cross(cb, now_ns // 1_000_000, prefer_bids=bool(bid_u) and not ask_u)
         self.dirty.add(coin)
 
@@ -510,9 +517,8 @@ class MatchingEngine:
     ) -> None:
         """A market trade printed: publish it and advance or fill users' orders it reached."""
         cb = self.books[coin]
-        r = cb.rules
-        pu = r.float_px_to_units(px)
-        lots = r.float_sz_to_lots(qty)
+        pu = int(round(px * cb.px_scale))
+        lots = int(round(qty * cb.lot_scale))
         if lots <= 0 or pu <= 0:
             return
         now_ms = now_ns // 1_000_000
@@ -526,9 +532,7 @@ class MatchingEngine:
         # 1. levels the print went through: their users' orders fill, their background is gone
         budget = lots
         full = self.cfg.trade_through == "full"
-        for p in maker.best_first():
-            if not maker.better(p, pu):
-                break
+        for p in maker.better_than(pu):
             level = maker.levels[p]
             i = 0
             while i < len(level.orders):
@@ -679,8 +683,20 @@ class MatchingEngine:
 
     def bbo(self, coin: str) -> tuple[tuple[int, int, int] | None, tuple[int, int, int] | None]:
         """Best bid and ask as ``(px_units, lots, n)``, or None for an empty side."""
-        bids, asks = self.book_levels(coin, 1)
-        return (bids[0] if bids else None, asks[0] if asks else None)
+        cb = self.books[coin]
+        out: list[tuple[int, int, int] | None] = []
+        for side in (cb.bids, cb.asks):
+            level = side.best()
+            if level is None:
+                out.append(None)
+                continue
+            lots = level.bg
+            cnt = 1 if lots > 0 else 0
+            for o in level.orders:
+                lots += o.rem_lots
+                cnt += 1
+            out.append((level.px, lots, cnt))
+        return out[0], out[1]
 
     def mid_px(self, coin: str) -> float | None:
         """Mid of the displayed book; the last trade when a side is empty; None without either."""
@@ -688,9 +704,9 @@ class MatchingEngine:
         b = cb.bids.best()
         a = cb.asks.best()
         if b is not None and a is not None:
-            return (b.px + a.px) / 2 / cb.rules.px_units_per_one
+            return (b.px + a.px) / 2 / cb.px_scale
         if cb.last_trade_px is not None:
-            return cb.last_trade_px / cb.rules.px_units_per_one
+            return cb.last_trade_px / cb.px_scale
         return None
 
     def mark_px(self, cb: CoinBook, pos: Position | None = None) -> float:
@@ -713,7 +729,7 @@ class MatchingEngine:
         for coin, pos in acct.positions.items():
             if pos.lots:
                 cb = self.books[coin]
-                sz = pos.lots / cb.rules.lots_per_one
+                sz = pos.lots / cb.lot_scale
                 value += (self.mark_px(cb, pos) - pos.entry_px) * sz
         return value
 
@@ -723,7 +739,7 @@ class MatchingEngine:
         for coin, pos in acct.positions.items():
             if pos.lots:
                 cb = self.books[coin]
-                used += abs(pos.lots) / cb.rules.lots_per_one * self.mark_px(cb, pos) / self.leverage_of(acct, cb)
+                used += abs(pos.lots) / cb.lot_scale * self.mark_px(cb, pos) / self.leverage_of(acct, cb)
         return used
 
     def order_margin_usd(self, acct: Account) -> float:
@@ -732,7 +748,7 @@ class MatchingEngine:
         for o in acct.open_orders.values():
             if not o.reduce_only:
                 cb = self.books[o.coin]
-                held += o.rem_lots / cb.rules.lots_per_one * o.px / cb.rules.px_units_per_one / self.leverage_of(acct, cb)
+                held += o.rem_lots / cb.lot_scale * o.px / cb.px_scale / self.leverage_of(acct, cb)
         return held
 
     def check_invariants(self) -> None:
@@ -904,7 +920,7 @@ class MatchingEngine:
         increase = max(0, o.rem_lots - reducing) if not o.reduce_only else 0
         if increase == 0:
             return True
-        required = increase / cb.rules.lots_per_one * o.px / cb.rules.px_units_per_one / self.leverage_of(acct, cb)
+        required = increase / cb.lot_scale * o.px / cb.px_scale / self.leverage_of(acct, cb)
         free = self.account_value_usd(acct) - self.margin_used_usd(acct) - self.order_margin_usd(acct)
         return free + 1e-9 >= required
 
@@ -1028,15 +1044,15 @@ class MatchingEngine:
         pos = acct.position(cb.name)
         start = pos.lots
         delta = lots if o.is_buy else -lots
-        px_f = px / cb.rules.px_units_per_one
-        sz_f = lots / cb.rules.lots_per_one
+        px_f = px / cb.px_scale
+        sz_f = lots / cb.lot_scale
         closed_pnl = 0.0
         if start == 0 or (start > 0) == (delta > 0):
             total = abs(start) + lots
             pos.entry_px = (pos.entry_px * abs(start) + px_f * lots) / total
         else:
             closing = min(lots, abs(start))
-            closed_pnl = (px_f - pos.entry_px) * (closing / cb.rules.lots_per_one) * (1 if start > 0 else -1)
+            closed_pnl = (px_f - pos.entry_px) * (closing / cb.lot_scale) * (1 if start > 0 else -1)
             if lots > abs(start):
                 pos.entry_px = px_f
             elif lots == abs(start):
@@ -1114,9 +1130,7 @@ class MatchingEngine:
 
     def _apply_top(self, side: BookSide, px: int, lots: int) -> None:
         """The market's best price on this side is ``px`` with ``lots``: nothing better remains."""
-        for p in side.best_first():
-            if not side.better(p, px):
-                break
+        for p in side.better_than(px):
             self._set_level_qty(side, p, 0)
             side.depl.pop(p, None)
         self._set_level_qty(side, px, lots)
