@@ -13,8 +13,8 @@ very same objects from the run's journals, so live and replay cannot differ in w
 Input journal: with ``journal=True`` each stage appends every call that changes its state
 to :attr:`inputs` as ``(op, args)``, the arguments exactly as given (each message as
 received, with the ``now_ns`` the step used), the same mechanism as the execution engine's
-(:data:`mm.execution.engine.INPUT_ARGS`); :data:`FEATURE_INPUTS` and :data:`ALPHA_INPUTS`
-are the decoding tables. The process writes the drained calls into its run recording
+(:data:`mm.execution.engine.INPUT_ARGS`) and risk's (:mod:`mm.recording.journal`);
+:data:`FEATURE_INPUTS` and :data:`ALPHA_INPUTS` are the decoding tables. The process writes the drained calls into its run recording
 (:class:`mm.recording.run.RunRecorder`); :meth:`FeatureStage.apply_input` /
 :meth:`AlphaStage.apply_input` replay one. Pure: no I/O, no clock reads.
 """
@@ -29,10 +29,8 @@ from mm.alpha.leadlag import LeadLagParams, decode_params
 from mm.features.engine import FeatureEngine
 from mm.features.queue_rank import QueueRankConfig, QueueRankTracker
 from mm.models.toxicity import ToxicityModel, decode_model
+from mm.recording.journal import InputJournal
 from mm.schema import AlphaSignal, AnyMessage, ControlState, StateSnapshot
-
-InputCall = tuple[str, tuple[Any, ...]]
-"""One journaled call: the step's name and its positional arguments."""
 
 FEATURE_INPUTS: Final[dict[str, Any]] = {
     "md": tuple[AnyMessage, int],  # a market event from the md ring, the drain's now_ns
@@ -49,31 +47,6 @@ ALPHA_INPUTS: Final[dict[str, Any]] = {
 
 ModelReader = Callable[[str, str], "bytes | None"]
 """``read(coin, name)``: a model file's bytes, or None (no file: the prior)."""
-
-
-class _Journal:
-    """The input journal both stages keep (see the module docstring)."""
-
-    OPS: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, journal: bool) -> None:
-        self.inputs: list[InputCall] | None = [] if journal else None
-
-    def _j(self, op: str, *args: Any) -> None:
-        if self.inputs is not None:
-            self.inputs.append((op, args))
-
-    def drain_inputs(self) -> list[InputCall]:
-        """The journaled calls since the last drain (empty without ``journal``)."""
-        if not self.inputs:
-            return []
-        out = self.inputs
-        self.inputs = []
-        return out
-
-    def _check_op(self, op: str) -> None:
-        if op not in self.OPS:
-            raise ValueError(f"journal: unknown {type(self).__name__} input {op!r}")
 
 
 def toxicity_models(symbols: Sequence[str], read: ModelReader) -> tuple[list[ToxicityModel | None], list[str]]:
@@ -107,7 +80,7 @@ def leadlag_models(symbols: Sequence[str], read: ModelReader) -> tuple[dict[int,
     return models, errors
 
 
-class FeatureStage(_Journal):
+class FeatureStage(InputJournal):
     """Market and order events in, StateSnapshots out (the feature process's step)."""
 
     OPS: ClassVar[dict[str, Any]] = FEATURE_INPUTS
@@ -151,7 +124,7 @@ class FeatureStage(_Journal):
         return [] if snap is None else [snap]
 
 
-class AlphaStage(_Journal):
+class AlphaStage(InputJournal):
     """StateSnapshots and risk's model weights in, AlphaSignals out (the alpha process's step)."""
 
     OPS: ClassVar[dict[str, Any]] = ALPHA_INPUTS

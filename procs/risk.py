@@ -22,6 +22,13 @@ itself and reports what the venue then lists (``on_open_orders``), again every
 reported); a read is used only when none of our fills arrived around it and execution was
 looping (heartbeat) before it was sent and after its answer came, so a fill in flight, or
 held by a stalled execution, is not taken for a difference.
+
+Run recording (live/replay parity): the authority journals every call this process makes
+into it (mm.risk.authority.RISK_INPUTS: each message as received with the ``now_ns`` of its
+step, the kill switch as read, the wall clock read for a timer or a command, the venue's
+positions as accepted, open-order counts, what it started from) into
+``<state_dir>/runs/<run_id>/risk-*.mmrec`` after a manifest (``risk.json``: the config text
+and its SHA-256, symbols); ``mmctl replay --run`` rebuilds the ControlStates from it.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from ipc.killswitch import KillReason
 from mm.audit.record import risk_status
 from mm.config import default_run_dir
 from mm.graduation.exposure import decode_history
-from mm.risk.authority import RiskAuthority
+from mm.recording.run import RunRecorder, config_manifest
+from mm.risk.authority import RiskStart, build_authority
 from mm.risk.escalation import KillAction, decode_safety_history
 from mm.risk.limits import VenuePosition
 from mm.risk.position_read import PositionReadGate
@@ -101,13 +109,15 @@ class RiskWorker(Worker):
             history, safety = None, None
         alpha = alpha_engine(cfg)  # only for the signals' model names and horizons
         n = len(cfg.run.symbols)
-        self.authority = RiskAuthority(
-            cfg.exposure, history, risk=cfg.risk, escalation=cfg.escalation, promotion=cfg.promotion,
-            validation=cfg.validation, shadow=cfg.shadow, symbols=list(cfg.run.symbols),
-            safety_history=safety, start_ns=now_ns,
+        self.recorder = RunRecorder(cfg.run.state_dir, self.run_id, "risk", {
+            **config_manifest(self.config_path), "symbols": list(cfg.run.symbols)})
+        self.authority = build_authority(cfg, RiskStart(
+            start_ns=now_ns, history=history, safety_history=safety,
             signal_models={i: alpha.model_name(i) for i in range(n)},
             signal_horizon_s={i: alpha.horizon_s(i) for i in range(n)},
-        )
+        ), journal=True)
+        self._journal(now_ns)
+        log.info("risk: run recording in %s", self.recorder.dir)
         self.last_status_ns = 0
         self.last_kill_action = KillAction.NONE
         self.venue: RiskVenueLink | None = None
@@ -150,6 +160,15 @@ class RiskWorker(Worker):
         elif ring == "ex":
             self.note_latency(getattr(msg, "origin_ts_ns", 0), now_ns)
 
+    def _journal(self, now_ns: int) -> None:
+        for op, args in self.authority.drain_inputs():
+            self.recorder.input(op, args, now_ns)
+
+    def drain(self, now_ns: int, max_batch: int = 256) -> int:
+        n = super().drain(now_ns, max_batch)
+        self._journal(now_ns)
+        return n
+
     def on_timer(self, now_ns: int) -> int:
         a = self.authority
         wall = time.time_ns()
@@ -177,6 +196,8 @@ class RiskWorker(Worker):
                 _atomic_write(self.status_path, json.dumps(st, default=str).encode())
             except OSError as exc:
                 log.error("cannot write %s: %s", self.status_path, exc)
+        self._journal(now_ns)
+        self.recorder.maybe_flush(now_ns)
         return CONTROL_PERIOD_NS
 
     # ------------------------------------------------------------------ the independent kill path
@@ -262,6 +283,8 @@ class RiskWorker(Worker):
     def on_stop(self, now_ns: int) -> None:
         if self.venue is not None:
             self.venue.close()
+        self._journal(now_ns)
+        self.recorder.close()
 
     def _on_kill(self, reason: str, already_tripped: bool, now_ns: int) -> None:
         if not already_tripped:

@@ -1,9 +1,11 @@
-"""``mmctl replay --run RUN``: replay a recorded run's feature, alpha and execution inputs, check every output.
+"""``mmctl replay --run RUN``: replay a recorded run's feature, alpha, risk and execution inputs, check every output.
 
 Reads ``<state_dir>/runs/RUN`` (RUN: a run id, ``latest``, or a run directory). The chain,
 one stage after the other, in this process: the feature journal into a fresh feature stage,
 whose snapshots must equal those execution and alpha recorded consuming; the alpha journal
-into a fresh alpha stage, whose signals must equal those execution consumed; then builds the
+into a fresh alpha stage, whose signals must equal those execution consumed; the risk
+journal into a fresh risk authority, whose ControlStates must equal those execution
+consumed (and their model weights those alpha applied); then builds the
 execution engine as the run did (its own config text, the venue's symbol specs, the same
 model files, checked against the recorded SHA-256, the recorded seeds), feeds it every
 recorded input in order (:mod:`mm.replay.parity`) and compares each ``CycleDecisionRecord``
@@ -12,8 +14,8 @@ the replay (:mod:`mm.replay.pnl`, both), and the variants' comparison with 95% c
 intervals when the run had ``[[variants]]``.
 
 ``--set KEY=VALUE`` (repeatable; dotted ExecutionConfig keys, values as TOML) replays with a
-parameter changed (execution only); ``--diff`` prints the first divergent snapshot, signal
-and decision record, both sides, field by field.
+parameter changed (execution only); ``--diff`` prints the first divergent snapshot, signal,
+ControlState and decision record, both sides, field by field.
 ``--out FILE`` writes the whole report as JSON. Exit status: 0 identical, 1 divergent, 2 an
 error (no such run, a model file changed since the run, a bad ``--set``).
 """
@@ -108,14 +110,19 @@ def divergence_text(d: Divergence, limit: int = 60) -> str:
     return "\n".join(lines)
 
 
+def _message_head(m: Any) -> str:
+    """A message's type and identifying fields (a snapshot's symbol, a ControlState's levels)."""
+    keys = ("symbol_id", "ts_ns", "seq", "safety_level", "exposure_level")
+    return " ".join([type(m).__name__, *(f"{k} {getattr(m, k)}" for k in keys if hasattr(m, k))])
+
+
 def stream_divergence_text(c: StreamCheck, limit: int = 60) -> str:
     d = c.first
     assert d is not None
     lines = [f"first divergent {c.producer} output consumed by {c.consumer}: message #{d.index} of {c.consumer}'s"]
     for side, m in ((f"run ({c.consumer} got)", d.consumed), (f"replay ({c.producer})", d.produced)):
         lines.append(f"  {side:>22}: " + ("<none: the replay published no more>" if m is None else
-                     f"{type(m).__name__} symbol {getattr(m, 'symbol_id', '?')} ts_ns {getattr(m, 'ts_ns', '?')} "
-                     f"seq {getattr(m, 'seq', '?')}"))
+                     _message_head(m)))
     if d.fields:
         w = max(len(k) for k, _, _ in d.fields[:limit])
         lines.append(f"  {'field':<{w}}  {'run':>24}  {'replay':>24}")
@@ -201,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                     "outputs": len(res.records), "divergent": n_div}],
         "divergent_snapshots": sum(st.divergent for st in stages if st.stage == "feature"),
         "divergent_signals": sum(st.divergent for st in stages if st.stage == "alpha"),
-        "stages_missing": [p for p, j in (("feature", run.feature), ("alpha", run.alpha)) if j is None],
+        "divergent_control_states": sum(st.divergent for st in stages if st.stage == "risk"),
+        "stages_missing": [p for p, j in (("feature", run.feature), ("alpha", run.alpha), ("risk", run.risk))
+                           if j is None],
     }
     if args.out:
         Path(args.out).write_bytes(msgspec.json.format(msgspec.json.encode(report)))
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stage execution: {len(run.inputs)} inputs ({run.lost_inputs} lost), "
               f"{len(run.records)} decisions recorded, {len(res.records)} replayed")
         print(f"divergent snapshots: {report['divergent_snapshots']}; divergent signals: "
-              f"{report['divergent_signals']}")
+              f"{report['divergent_signals']}; divergent control states: {report['divergent_control_states']}")
         print(f"divergent decisions: {n_div}")
         if div is not None and args.diff:
             print(divergence_text(div))

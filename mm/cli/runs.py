@@ -3,7 +3,8 @@
 Each run directory holds execution's manifest (``execution.json``: config and model file
 hashes, seeds, symbol specs) and journal (``execution-*.mmrec``), the feature and alpha
 processes' manifests and journals (``feature.json``, ``feature-*.mmrec``, ``alpha.json``,
-``alpha-*.mmrec``: what ``mmctl replay --run`` replays up the chain), and, when the run had
+``alpha-*.mmrec``: what ``mmctl replay --run`` replays up the chain), risk's (``risk.json``:
+its config text and SHA-256; ``risk-*.mmrec``: every call into its authority), and, when the run had
 variants, ``variants.json`` and ``activations.jsonl`` (mm.recording.run). ``--run RUN``
 lists one run's files with sizes and its manifest's hashes and seeds.
 """
@@ -38,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             info: dict[str, Any] = {"run_dir": str(d), "files": files,
                     **{k: man.get(k) for k in ("run_id", "started_unix_ns", "config_path", "config_sha256",
                                                "models", "seeds", "symbols", "variants")}}
-            info["journals"] = {p: {"models": read_manifest(d, p).get("models", {})}
-                                for p in ("feature", "alpha") if (d / f"{p}.json").exists()}
+            info["journals"] = {p: {"models": read_manifest(d, p).get("models", {}),
+                                    "config_sha256": read_manifest(d, p).get("config_sha256")}
+                                for p in ("feature", "alpha", "risk") if (d / f"{p}.json").exists()}
             if args.json:
                 sys.stdout.write(msgspec.json.encode(info).decode() + "\n")
                 return 0
@@ -48,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  seeds {info['seeds']}; symbols {info['symbols']}; variants {info['variants'] or '-'}")
             for name, h in (info["models"] or {}).items():
                 print(f"  model {name} sha256 {h}")
-            for proc in ("feature", "alpha"):
+            for proc in ("feature", "alpha", "risk"):
                 if proc not in info["journals"]:
-                    print(f"  no {proc} journal (a run recorded before it had one: replayed from execution on)")
+                    print(f"  no {proc} journal (a run recorded before it had one: that stage is not replayed)")
+                elif proc == "risk":
+                    sha = info["journals"][proc]["config_sha256"]
+                    same = "the same as execution's" if sha == info["config_sha256"] else f"sha256 {sha} (differs!)"
+                    print(f"  risk journal; config {same}")
                 else:
                     loaded = ", ".join(info["journals"][proc]["models"]) or "none (priors)"
                     print(f"  {proc} journal; models loaded: {loaded}")

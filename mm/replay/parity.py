@@ -19,7 +19,12 @@ md ring with their local ``ts_ns`` and our order events from the ex ring, each w
 field and in order, those execution (and alpha) recorded consuming; the alpha process's
 journal (snapshots as received, risk's model weights) is fed to a fresh
 :class:`~mm.stages.AlphaStage`, whose signals must equal those execution consumed
-(:func:`compare_stream`).
+(:func:`compare_stream`). Risk's journal (every call its process made into the
+:class:`~mm.risk.authority.RiskAuthority`: snapshots, signals, our order events, fills and
+ShadowFills, FeedStale, each with its step's ``now_ns``; the kill switch as read; operator
+commands; the venue's positions and open orders; the wall clock as read; timers) is fed to
+fresh authorities built from the run's config (:func:`replay_risk`), whose ControlStates
+must equal those execution consumed, and whose model weights those alpha applied.
 
 PnL attribution of the run and of its replay is :mod:`mm.replay.pnl`'s, for both, from the
 Fill messages each published and the mid tape of the snapshots execution consumed
@@ -45,14 +50,17 @@ from mm.execution.engine import INPUT_ARGS, ExecutionEngine, engine_models
 from mm.execution.mode_handlers import SymbolSpec
 from mm.execution.variants import VariantStats, apply_overrides
 from mm.recording.format import JournalEntry
+from mm.recording.journal import decoders
 from mm.recording.run import read_journal, read_manifest
 from mm.replay.pnl import FillRow, PnlSplit, attribute
-from mm.schema import AlphaSignal, Codec, Fill, OrderEvent, StateSnapshot
+from mm.risk.authority import RISK_INPUTS, RiskAuthority, build_authority
+from mm.schema import AlphaSignal, Codec, ControlState, Fill, OrderEvent, StateSnapshot
 from mm.stages import ALPHA_INPUTS, FEATURE_INPUTS, AlphaStage, FeatureStage, leadlag_models, toxicity_models
 
 _DECODER_TABLES: dict[str, dict[str, msgspec.msgpack.Decoder[Any]]] = {
-    proc: {op: msgspec.msgpack.Decoder(t) for op, t in table.items()}
-    for proc, table in (("execution", INPUT_ARGS), ("feature", FEATURE_INPUTS), ("alpha", ALPHA_INPUTS))
+    proc: decoders(table)
+    for proc, table in (("execution", INPUT_ARGS), ("feature", FEATURE_INPUTS), ("alpha", ALPHA_INPUTS),
+                        ("risk", RISK_INPUTS))
 }
 _DECODERS = _DECODER_TABLES["execution"]
 
@@ -72,11 +80,13 @@ class RecordedRun(msgspec.Struct, kw_only=True):
     lost_inputs: int = 0
     feature: StageJournal | None = None
     alpha: StageJournal | None = None
+    risk: StageJournal | None = None
 
 
 def decode_input(e: JournalEntry, proc: str = "execution") -> tuple[str, tuple[Any, ...]]:
     """One journal entry's call, decoded with ``proc``'s table (execution: the engine's
-    :data:`~mm.execution.engine.INPUT_ARGS`; feature, alpha: :mod:`mm.stages`)."""
+    :data:`~mm.execution.engine.INPUT_ARGS`; feature, alpha: :mod:`mm.stages`; risk:
+    :data:`~mm.risk.authority.RISK_INPUTS`)."""
     dec = _DECODER_TABLES[proc].get(e.op)
     if dec is None:
         raise ValueError(f"{proc} journal entry {e.seq}: unknown input {e.op!r}")
@@ -84,7 +94,7 @@ def decode_input(e: JournalEntry, proc: str = "execution") -> tuple[str, tuple[A
 
 
 class StageJournal(msgspec.Struct, kw_only=True):
-    """A pipeline process's manifest and consumed inputs (feature, alpha), decoded."""
+    """A pipeline process's manifest and consumed inputs (feature, alpha, risk), decoded."""
 
     proc: str
     manifest: dict[str, Any]
@@ -116,8 +126,8 @@ def load_stage(run_dir: str | Path, proc: str) -> StageJournal | None:
 
 
 def load_run(run_dir: str | Path) -> RecordedRun:
-    """Read execution's manifest and journal of a run directory, and the feature and alpha
-    processes' journals where the run has them."""
+    """Read execution's manifest and journal of a run directory, and the feature, alpha and
+    risk processes' journals where the run has them."""
     manifest = read_manifest(run_dir, "execution")
     inputs: list[tuple[str, tuple[Any, ...]]] = []
     records: list[CycleDecisionRecord] = []
@@ -134,7 +144,8 @@ def load_run(run_dir: str | Path) -> RecordedRun:
         elif isinstance(rec, OrderEvent | Fill):
             events.append(rec)
     return RecordedRun(run_dir=str(run_dir), manifest=manifest, inputs=inputs, records=records, events=events,
-                       lost_inputs=lost, feature=load_stage(run_dir, "feature"), alpha=load_stage(run_dir, "alpha"))
+                       lost_inputs=lost, feature=load_stage(run_dir, "feature"), alpha=load_stage(run_dir, "alpha"),
+                       risk=load_stage(run_dir, "risk"))
 
 
 def run_config(run: RecordedRun) -> Config:
@@ -222,6 +233,25 @@ def replay_alpha(j: StageJournal, read_model: ModelRead | None = None) -> list[A
     return out
 
 
+def replay_risk(j: StageJournal) -> list[ControlState]:
+    """The risk journal fed to fresh authorities built from the config text risk recorded
+    (:func:`~mm.risk.authority.build_authority`; a new one at each ``start`` entry, i.e.
+    each process life); every ControlState they made, in order."""
+    cfg = parse_config(str(j.manifest["config_text"]), f"{j.proc}.json:config_text")
+    authority: RiskAuthority | None = None
+    out: list[ControlState] = []
+    for i, (op, args) in enumerate(j.inputs):
+        if op == "start":
+            authority = build_authority(cfg, args[0])
+            continue
+        if authority is None:
+            raise ValueError(f"risk journal: input #{i} ({op}) comes before any start entry")
+        result = authority.apply_input(op, args)
+        if op == "control_state":
+            out.append(result)
+    return out
+
+
 def consumed(inputs: Iterable[tuple[str, tuple[Any, ...]]], op: str) -> list[Any]:
     """The first argument of every journaled ``op`` call (what a process consumed from a ring)."""
     return [args[0] for o, args in inputs if o == op]
@@ -262,16 +292,30 @@ def _field_diff(a: Any, b: Any) -> list[tuple[str, Any, Any]]:
             if not _eq(fa.get(k, "<absent>"), fb.get(k, "<absent>"))]
 
 
+def _align(pb: Sequence[bytes], gb: Sequence[bytes]) -> int:
+    """Where the consumer's list starts in the producer's: the first offset holding its first
+    message from which the whole list matches; else the first offset holding its first
+    message (0 if none). Messages may repeat (model weights): the first match is not enough."""
+    if not gb:
+        return 0
+    first = -1
+    k = -1
+    while True:
+        try:
+            k = pb.index(gb[0], k + 1)
+        except ValueError:
+            return max(first, 0)
+        if first < 0:
+            first = k
+        if k + len(gb) <= len(pb) and all(pb[k + i] == g for i, g in enumerate(gb)):
+            return k
+
+
 def compare_stream(producer: str, consumer: str, produced: Sequence[Any], got: Sequence[Any]) -> StreamCheck:
     """Byte-identical messages (msgpack; NaN equals NaN of the same bits), same order."""
     pb = [_enc.encode(m) for m in produced]
     gb = [_enc.encode(m) for m in got]
-    off = 0
-    if gb:
-        try:
-            off = pb.index(gb[0])
-        except ValueError:
-            off = 0
+    off = _align(pb, gb)
     divergent = 0
     first: StreamDivergence | None = None
     for i, g in enumerate(gb):
@@ -301,8 +345,9 @@ class StageResult(msgspec.Struct, kw_only=True):
 
 
 def replay_stages(run: RecordedRun, read_model: ModelRead | None = None) -> list[StageResult]:
-    """Feature and alpha replayed from their journals; the feature's snapshots checked
-    against those execution and alpha consumed, the alpha's signals against execution's."""
+    """Feature, alpha and risk replayed from their journals; the feature's snapshots checked
+    against those execution and alpha consumed, the alpha's signals against execution's,
+    risk's ControlStates against execution's and their model weights against alpha's."""
     out: list[StageResult] = []
     if run.feature is not None:
         snaps = replay_feature(run.feature, read_model)
@@ -316,6 +361,14 @@ def replay_stages(run: RecordedRun, read_model: ModelRead | None = None) -> list
         out.append(StageResult(stage="alpha", inputs=len(run.alpha.inputs), lost_inputs=run.alpha.lost_inputs,
                                outputs=len(sigs),
                                checks=[compare_stream("alpha", "execution", sigs, consumed(run.inputs, "on_signal"))]))
+    if run.risk is not None:
+        states = replay_risk(run.risk)
+        checks = [compare_stream("risk", "execution", states, consumed(run.inputs, "on_control"))]
+        if run.alpha is not None:  # alpha journals the weights of every ControlState it read
+            checks.append(compare_stream("risk", "alpha", [dict(c.model_weights) for c in states],
+                                         consumed(run.alpha.inputs, "set_model_weights")))
+        out.append(StageResult(stage="risk", inputs=len(run.risk.inputs), lost_inputs=run.risk.lost_inputs,
+                               outputs=len(states), checks=checks))
     return out
 
 

@@ -37,12 +37,22 @@ act on (trip the kill switch, persist, postmortem) and starts the independent ca
 
 Pure logic: every method that needs time takes ``now_ns`` (monotonic); wall-clock times for
 the audit trail are passed in or derived from the last known offset.
+
+Input journal (live/replay parity, :mod:`mm.recording.journal`): with ``journal=True`` every
+input call made from outside (:data:`RISK_INPUTS`) is kept with its arguments as given, the
+first entry being what the authority started from (:class:`RiskStart`: the start time, the
+reloaded histories, the signals' model names and horizons). What the process read from a
+clock or the venue enters only as arguments (``wall_ns``, the kill switch state, the venue's
+positions, open-order counts), so a fresh authority (:func:`build_authority`) fed the journal
+makes every ControlState again (:func:`mm.replay.parity.replay_risk`).
 """
 
 from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import msgspec
 
@@ -56,6 +66,7 @@ from mm.graduation.confidence import (
     safety_confidence,
 )
 from mm.graduation.exposure import ExposureConfig, ExposureController, LevelChange, encode_history
+from mm.recording.journal import InputJournal, journaled
 from mm.risk.config import EscalationConfig, PromotionConfig, RiskConfig, ShadowConfig, ValidationConfig
 from mm.risk.escalation import (
     ExchangeHealth,
@@ -110,6 +121,9 @@ from mm.validation.scorecard import (
 )
 from mm.validation.signals import SignalScorer, control_weights
 
+if TYPE_CHECKING:
+    from mm.config import Config
+
 
 class Ack(enum.IntEnum):
     """Outcome of an operator command, written to risk's heartbeat row for the supervisor."""
@@ -138,7 +152,51 @@ class KillDecision(msgspec.Struct, frozen=True, kw_only=True):
     already_tripped: bool = False
 
 
-class RiskAuthority:
+class RiskStart(msgspec.Struct, frozen=True, kw_only=True):
+    """What an authority started from besides the config (the first entry of its journal; a
+    restarted process journals a new one)."""
+
+    start_ns: int
+    history: list[LevelChange] | None
+    safety_history: list[SafetyTransition] | None
+    signal_models: dict[int, str]
+    signal_horizon_s: dict[int, float]
+
+
+RISK_INPUTS: Final[dict[str, Any]] = {
+    "start": tuple[RiskStart],
+    "on_fill": tuple[Fill],
+    "on_shadow_fill": tuple[ShadowFill],
+    "on_mark": tuple[int, float, int | None],
+    "on_snapshot": tuple[StateSnapshot, int, float],
+    "on_sigma": tuple[int, float],
+    "on_cascade": tuple[int, bool],
+    "on_feed_stale": tuple[int, bool, int, int],
+    "on_exchange_event": tuple[str, int],
+    "on_connection": tuple[bool, int],
+    "on_model_observation": tuple[ModelObservation],
+    "on_signal": tuple[AlphaSignal, int],
+    "on_order_event": tuple[OrderEvent, int],
+    "on_shadow_pair": tuple[float, float, int],
+    "on_quote_outcome": tuple[float, float, bool, int, float | None],
+    "on_venue_positions": tuple[list[VenuePosition], int],  # the venue's answer, as accepted
+    "on_kill_switch": tuple[bool, str, int],  # the shared switch as the process read it
+    "on_execution_cancel_confirmed": tuple[int],
+    "on_open_orders": tuple[int, int],  # risk's own venue query after a kill
+    "kill_action": tuple[int],
+    "on_timer": tuple[int, int | None],  # now_ns, the wall clock the process read
+    "control_state": tuple[int, int | None],
+    "on_command": tuple[OperatorCommand, int],  # the command, the wall clock the process read
+    "status": tuple[int],
+    "postmortem": tuple[int],
+}
+"""The authority's journaled calls and the msgspec type of their positional arguments
+(``take_kill_decision`` / ``take_dirty`` only hand outputs to the process and are not inputs)."""
+
+
+class RiskAuthority(InputJournal):
+    OPS: ClassVar[dict[str, Any]] = RISK_INPUTS
+
     def __init__(
         self,
         exposure_cfg: ExposureConfig,
@@ -154,9 +212,16 @@ class RiskAuthority:
         start_ns: int = 0,
         signal_models: dict[int, str] | None = None,
         signal_horizon_s: dict[int, float] | None = None,
+        journal: bool = False,
     ) -> None:
         """``signal_models`` / ``signal_horizon_s``: per symbol id, the model name and horizon of
-        alpha's lead-lag signal (mm.validation.signals); without them signals are not scored."""
+        alpha's lead-lag signal (mm.validation.signals); without them signals are not scored.
+        ``journal``: keep the input journal (module docstring), starting with a :class:`RiskStart`."""
+        super().__init__(journal)
+        self._j("start", RiskStart(
+            start_ns=start_ns, history=None if history is None else list(history),
+            safety_history=None if safety_history is None else list(safety_history),
+            signal_models=dict(signal_models or {}), signal_horizon_s=dict(signal_horizon_s or {})))
         self.risk_cfg = risk or RiskConfig()
         self.esc_cfg = escalation or EscalationConfig()
         self.promo_cfg = promotion or PromotionConfig()
@@ -210,12 +275,21 @@ class RiskAuthority:
             # restored in Kill: stay stopped; the process re-asserts the kill switch
             self._kill(f"restored in Kill: {self.escalator.reason}", start_ns, 0, already_tripped=False)
 
+    def apply_input(self, op: str, args: Sequence[Any]) -> Any:
+        """Replay one journaled call (``op`` one of :data:`RISK_INPUTS`); what it returned.
+        A ``start`` entry begins a new authority (:func:`build_authority`)."""
+        self._check_op(op)
+        if op == "start":
+            raise ValueError("journal: a start entry begins a new authority, not a call")
+        return getattr(self, op)(*args)
+
     # ------------------------------------------------------------------ inputs
 
     @property
     def safety(self) -> SafetyLevel:
         return self.escalator.level
 
+    @journaled
     def on_fill(
         self,
         fill: Fill,
@@ -254,6 +328,7 @@ class RiskAuthority:
         self.validator.note_fills(1, fill.ts_ns)
         return True
 
+    @journaled
     def on_shadow_fill(self, sf: ShadowFill) -> bool:
         """A simulated fill of the active policy's would-be quote (execution makes them at
         Shadow only): evidence at Shadow (a fill at the level, its markout edge, the quote's
@@ -268,6 +343,7 @@ class RiskAuthority:
                     mid_px=sf.mid_px)
         return self.on_fill(fill, shadow=True, predicted_edge_bps=pred, toxic_prob=tox)
 
+    @journaled
     def on_mark(self, symbol_id: int, mid_px: float, now_ns: int | None = None) -> None:
         """The mid of a symbol (market data: the symbol is live). With ``now_ns``, fills whose
         markout horizon has passed resolve."""
@@ -280,6 +356,7 @@ class RiskAuthority:
             for obs in self.signals.on_mark(symbol_id, mid_px, now_ns):
                 self.on_model_observation(obs)
 
+    @journaled
     def on_snapshot(self, snap: StateSnapshot, now_ns: int, sigma_sample_ms: float = 100.0) -> None:
         """A feature snapshot: mark, volatility (``sigma_ewma`` on a ``sigma_sample_ms`` grid)
         and the cascade regime."""
@@ -294,16 +371,19 @@ class RiskAuthority:
         else:
             self._cascade.discard(snap.symbol_id)
 
+    @journaled
     def on_sigma(self, symbol_id: int, sigma_bps_per_s: float) -> None:
         """A symbol's volatility in bps per sqrt(s), for the position-at-risk."""
         self.limits.set_sigma(symbol_id, sigma_bps_per_s)
 
+    @journaled
     def on_cascade(self, symbol_id: int, active: bool) -> None:
         if active:
             self._cascade.add(symbol_id)
         else:
             self._cascade.discard(symbol_id)
 
+    @journaled
     def on_feed_stale(self, symbol_id: int, stale: bool, silent_ns: int, now_ns: int) -> None:
         """FeedStale: the symbol's market data has been silent ``silent_ns`` (or recovered)."""
         if stale:
@@ -313,13 +393,16 @@ class RiskAuthority:
             self._stale_since_ns.pop(symbol_id, None)
             self._live_symbols.add(symbol_id)
 
+    @journaled
     def on_exchange_event(self, kind: str, now_ns: int) -> None:
         """A reconnect, 429, reject or order timeout seen by execution or the feed."""
         self.health.on_event(kind, now_ns)
 
+    @journaled
     def on_connection(self, connected: bool, now_ns: int) -> None:
         self.health.set_connected(connected, now_ns)
 
+    @journaled
     def on_model_observation(self, obs: ModelObservation) -> bool:
         """One resolved prediction of a model; counts towards the next evaluation."""
         if not self.validator.observe(obs):
@@ -327,10 +410,12 @@ class RiskAuthority:
         self.validator.note_observations(1, obs.ts_ns)
         return True
 
+    @journaled
     def on_signal(self, sig: AlphaSignal, now_ns: int) -> bool:
         """Alpha's signal: its lead-lag prediction is scored once its horizon has passed."""
         return self.signals.on_signal(sig.symbol_id, sig.lead_lag_skew_bps, sig.model_weight, now_ns)
 
+    @journaled
     def on_order_event(self, ev: OrderEvent, now_ns: int) -> list[QuoteOutcome]:
         """One of execution's order events: the live quotes the shadow engine twins, and
         exchange failures for exchange health."""
@@ -342,9 +427,11 @@ class RiskAuthority:
             self.on_quote_outcome(o.distance_bps, o.exposure_s, o.filled, now_ns, o.predicted_p_fill)
         return outcomes
 
+    @journaled
     def on_shadow_pair(self, paper_edge_bps: float, live_edge_bps: float, now_ns: int) -> bool:
         return self.sim_to_real.observe(paper_edge_bps, live_edge_bps, now_ns)
 
+    @journaled
     def on_quote_outcome(
         self, distance_bps: float, exposure_s: float, filled: bool, now_ns: int,
         predicted_p_fill: float | None = None,
@@ -354,6 +441,7 @@ class RiskAuthority:
         if predicted_p_fill is not None:
             self.pfill.observe(predicted_p_fill, filled)
 
+    @journaled
     def on_venue_positions(self, venue: list[VenuePosition], now_ns: int) -> ReconcileReport:
         """The venue's positions (clearinghouseState): compare, report, adopt the venue's."""
         rep = reconcile(self.positions, venue, self.limits, self.risk_cfg.reconcile_tol_usd, now_ns)
@@ -364,6 +452,7 @@ class RiskAuthority:
             adopt_venue_positions(self.positions, rep, venue)
         return rep
 
+    @journaled
     def on_kill_switch(self, tripped: bool, reason: str, now_ns: int) -> None:
         """The shared kill switch's state as read by the process, every loop.
 
@@ -386,14 +475,17 @@ class RiskAuthority:
                 self._dirty.add("safety")
                 self.kill_watch.reset()
 
+    @journaled
     def on_execution_cancel_confirmed(self, now_ns: int) -> None:
         """Execution reports it has cancelled everything after the kill switch tripped."""
         self.kill_watch.on_execution_confirmed(now_ns)
 
+    @journaled
     def on_open_orders(self, count: int, now_ns: int) -> None:
         """Risk's own query of the venue's open orders (after a kill)."""
         self.kill_watch.on_open_orders(count, now_ns)
 
+    @journaled
     def kill_action(self, now_ns: int) -> KillAction:
         """What the independent kill path must do now (CANCEL_ALL: through risk's own
         venue connection, then query open orders and report them with on_open_orders)."""
@@ -401,10 +493,12 @@ class RiskAuthority:
 
     # ------------------------------------------------------------------ the cycle
 
+    @journaled
     def on_timer(self, now_ns: int, wall_ns: int | None = None) -> None:
         """Run one control cycle's evaluation (control_state also does)."""
         self._update(now_ns, wall_ns)
 
+    @journaled
     def control_state(self, now_ns: int, wall_ns: int | None = None) -> ControlState:
         self._update(now_ns, wall_ns)
         self.seq += 1
@@ -553,6 +647,7 @@ class RiskAuthority:
 
     # ------------------------------------------------------------------ operator commands
 
+    @journaled
     def on_command(self, cmd: OperatorCommand, wall_ns: int) -> tuple[Ack, str]:
         who = cmd.who or "operator"
         if cmd.ts_ns >= self.last_update_ns:
@@ -588,6 +683,7 @@ class RiskAuthority:
 
     # ------------------------------------------------------------------ status
 
+    @journaled
     def status(self, now_ns: int) -> dict[str, object]:
         """Everything `mmctl status` shows for risk (JSON-serialisable)."""
         c = self.confidence.components
@@ -657,6 +753,7 @@ class RiskAuthority:
             "kill": self.kill_watch.status(),
         }
 
+    @journaled
     def postmortem(self, now_ns: int) -> dict[str, object]:
         """status() plus the full transition histories, for the Kill postmortem dump."""
         return {
@@ -665,3 +762,14 @@ class RiskAuthority:
             "exposure_history": [msgspec.to_builtins(h) for h in self.exposure.history],
             "verdict_changes": [msgspec.to_builtins(v) for v in self.validator.changes],
         }
+
+
+def build_authority(cfg: Config, start: RiskStart, journal: bool = False) -> RiskAuthority:
+    """The authority as the risk process builds it: the config's sections and ``start``."""
+    return RiskAuthority(
+        cfg.exposure, start.history, risk=cfg.risk, escalation=cfg.escalation, promotion=cfg.promotion,
+        validation=cfg.validation, shadow=cfg.shadow, symbols=list(cfg.run.symbols),
+        safety_history=start.safety_history, start_ns=start.start_ns, signal_models=start.signal_models,
+        signal_horizon_s=start.signal_horizon_s, journal=journal,
+    )
+
