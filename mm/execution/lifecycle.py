@@ -305,7 +305,8 @@ class Oms:
         self.specs = list(specs)
         self.grids = [PriceGrid(s.sz_decimals) for s in self.specs]
         self.books = [_SymbolBook() for _ in self.specs]
-        self._fmt_cache: list[dict[tuple[float, float], tuple[str, str]]] = [{} for _ in self.specs]
+        self._px_strs: list[dict[float, str]] = [{} for _ in self.specs]
+        self._sz_strs: list[dict[float, str]] = [{} for _ in self.specs]
         self.session_id = session_id & ((1 << 64) - 1)
         self.limiter = limiter if limiter is not None else RateLimiter(cfg.rate_limit)
         self.orders: dict[str, OrderRecord] = {}
@@ -440,24 +441,42 @@ class Oms:
             self.cancel_all(now_ns, "kill switch", symbol_id=symbol_id, b=b, res=res)
             res.blocked.append("kill switch: cancels only")
             return res
+        live = self.books[symbol_id].live
+        if not targets and not live:  # nothing wanted, nothing of ours live: nothing to send
+            return res
         grid = self.grids[symbol_id]
-        bid_busy, ask_busy = self.busy_sides(symbol_id)
-        settled = self.settled_passive(symbol_id)
+        # one pass over the live orders: busy sides (a passive order pending or stale) and
+        # the settled passive orders of each side (as busy_sides and settled_passive say)
+        bid_busy = ask_busy = False
+        settled_bid: list[OrderRecord] = []
+        settled_ask: list[OrderRecord] = []
+        for r in live.values():
+            if r.aggressive or r.dry_run:
+                continue
+            if r.status in _SETTLED and not r.replaced_by:
+                if r.oid > 0:
+                    (settled_bid if r.side > 0 else settled_ask).append(r)
+            elif r.side > 0:
+                bid_busy = True
+            else:
+                ask_busy = True
         live_view: list[LiveOrder] = []
         wanted: list[TargetOrder] = []
-        for side, busy in ((1, bid_busy), (-1, ask_busy)):
-            side_targets = [t for t in targets if t.side == side]
-            side_live = [r for r in settled if r.side == side]
-            passive_targets = [t for t in side_targets if not t.aggressive]
-            wanted.extend(t for t in side_targets if t.aggressive)
-            if busy:
-                if passive_targets:
-                    res.blocked.append(f"{'bid' if side > 0 else 'ask'}: an order in flight or stale on this side")
-                if not passive_targets:  # nothing wanted here: resting orders can still be pulled
-                    live_view.extend(LiveOrder(r.cloid, r.side, r.px, r.remaining, r.reduce_only) for r in side_live)
-                continue
-            live_view.extend(LiveOrder(r.cloid, r.side, r.px, r.remaining, r.reduce_only) for r in side_live)
-            wanted.extend(passive_targets)
+        for side, busy, side_live in ((1, bid_busy, settled_bid), (-1, ask_busy, settled_ask)):
+            passive_targets: list[TargetOrder] = []
+            for t in targets:
+                if t.side == side:
+                    if t.aggressive:
+                        wanted.append(t)
+                    else:
+                        passive_targets.append(t)
+            if busy and passive_targets:
+                res.blocked.append(f"{'bid' if side > 0 else 'ask'}: an order in flight or stale on this side")
+            # a busy side with nothing wanted can still have its resting orders pulled
+            if side_live and not (busy and passive_targets):
+                live_view.extend(LiveOrder(r.cloid, r.side, r.px, r.remaining, r.reduce_only) for r in side_live)
+            if not busy:
+                wanted.extend(passive_targets)
         d = diff_orders(live_view, wanted, grid.tick_at, self.cfg.diff.px_tolerance_ticks,
                         self.cfg.diff.qty_tolerance_frac)
         cancels = [self.orders[c] for c in d.cancel]
@@ -583,17 +602,23 @@ class Oms:
     # ------------------------------------------------------------------ sending
 
     def _wire_strings(self, symbol_id: int, px: float, qty: float) -> tuple[str, str]:
-        """Price and size as wire strings (rules' formatter), memoised: quotes repeat prices."""
-        cache = self._fmt_cache[symbol_id]
-        key = (px, qty)
-        out = cache.get(key)
-        if out is None:
-            szd = self.specs[symbol_id].sz_decimals
-            out = (rules.format_price(px, szd), rules.format_size(qty, szd))
-            if len(cache) >= 4096:
-                cache.clear()
-            cache[key] = out
-        return out
+        """Price and size as wire strings (rules' formatter), memoised apart: quotes repeat
+        prices and sizes, not always together."""
+        pxs = self._px_strs[symbol_id]
+        p = pxs.get(px)
+        if p is None:
+            p = rules.format_price(px, self.specs[symbol_id].sz_decimals)
+            if len(pxs) >= 4096:
+                pxs.clear()
+            pxs[px] = p
+        szs = self._sz_strs[symbol_id]
+        z = szs.get(qty)
+        if z is None:
+            z = rules.format_size(qty, self.specs[symbol_id].sz_decimals)
+            if len(szs) >= 4096:
+                szs.clear()
+            szs[qty] = z
+        return p, z
 
     def _next_request_id(self) -> int:
         self._request_seq += 1

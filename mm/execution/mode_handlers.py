@@ -29,7 +29,7 @@ import msgspec
 
 from mm.execution.config import ExecutionConfig
 from mm.execution.decision import CandidateRecord, DecisionBuilder
-from mm.execution.models import FillModel, QueueValueModel
+from mm.execution.models import FillModel, QueueValueModel, fill_probs
 from mm.execution.order_diff import TargetOrder
 from mm.schema import StateSnapshot, Toxicity
 from mm.venues.hyperliquid.rules import MAX_SIG_FIGS, price_decimals
@@ -48,7 +48,7 @@ class SymbolSpec(msgspec.Struct, frozen=True):
 class PriceGrid:
     """Hyperliquid's price and lot grid of one perp asset, in floats."""
 
-    __slots__ = ("_exps", "lot", "px_decimals", "sz_decimals")
+    __slots__ = ("_downs", "_exps", "_lots", "_ups", "lot", "px_decimals", "sz_decimals")
 
     _CACHE_MAX = 4096
 
@@ -56,7 +56,12 @@ class PriceGrid:
         self.sz_decimals = sz_decimals
         self.px_decimals = price_decimals(sz_decimals)
         self.lot = 10.0 ** -sz_decimals
+        # memos of pure functions of their arguments (quotes revisit the same few prices and
+        # sizes cycle after cycle): the same answers, a dict lookup instead of two round()s
         self._exps: dict[float, int] = {}
+        self._ups: dict[tuple[float, int], float] = {}
+        self._downs: dict[tuple[float, int], float] = {}
+        self._lots: dict[float, float] = {}
 
     def _exp(self, px: float) -> int:
         e = self._exps.get(px)
@@ -87,6 +92,27 @@ class PriceGrid:
 
     def up(self, px: float, n: int = 1) -> float:
         """``n`` ticks above ``px`` (the first step lands on the grid if ``px`` is off it)."""
+        key = (px, n)
+        out = self._ups.get(key)
+        if out is None:
+            out = self._up(px, n)
+            if len(self._ups) >= self._CACHE_MAX:
+                self._ups.clear()
+            self._ups[key] = out
+        return out
+
+    def down(self, px: float, n: int = 1) -> float:
+        """``n`` ticks below ``px`` (the tick just below a power of ten is finer)."""
+        key = (px, n)
+        out = self._downs.get(key)
+        if out is None:
+            out = self._down(px, n)
+            if len(self._downs) >= self._CACHE_MAX:
+                self._downs.clear()
+            self._downs[key] = out
+        return out
+
+    def _up(self, px: float, n: int) -> float:
         for _ in range(n):
             e = self._exp(px)
             t = 10.0**e
@@ -96,8 +122,7 @@ class PriceGrid:
             px = round(q + t, d) if abs(q - px) <= t * 1e-6 else self.ceil_px(px)
         return px
 
-    def down(self, px: float, n: int = 1) -> float:
-        """``n`` ticks below ``px`` (the tick just below a power of ten is finer)."""
+    def _down(self, px: float, n: int) -> float:
         for _ in range(n):
             e = self._exp(px)
             t = 10.0**e
@@ -118,9 +143,13 @@ class PriceGrid:
 
     def floor_qty(self, qty: float) -> float:
         """``qty`` down to whole lots (never grows a size)."""
-        if not qty > 0.0:
-            return 0.0
-        return round(math.floor(qty / self.lot + _EPS) * self.lot, self.sz_decimals)
+        out = self._lots.get(qty)
+        if out is None:
+            out = round(math.floor(qty / self.lot + _EPS) * self.lot, self.sz_decimals) if qty > 0.0 else 0.0
+            if len(self._lots) >= self._CACHE_MAX:
+                self._lots.clear()
+            self._lots[qty] = out
+        return out
 
     def ticks_between(self, lo: float, hi: float) -> int:
         """Whole ticks from ``lo`` up to ``hi`` (grid prices, lo <= hi), at lo's tick."""
@@ -327,29 +356,30 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
                if inp.max_inv > 0.0 else math.inf)
     opp = inp.opposite(side)
     opp_tol = _EPS * opp
-    horizon_s = cfg.fill_horizon_s
     p_min = cfg.p_fill_min
     qv_min = cfg.min_queue_value_bps
     join = cfg.join_rank_frac
     live_rank_ok = live_px > 0.0 and 0.0 <= live_rank <= 1.0
-    fill_prob = inp.fill.fill_prob
+    # the fill probabilities of all levels in one call; queue values through the cycle's memo
+    pfs = fill_probs(inp.fill, side, [px for px, _ in levels], cfg.fill_horizon_s, snap)
+    queue_value = inp.queue_value
+    wide_tol = min_dist - _EPS * mid
     rows: list[tuple[float, int, float, float, float, float, str]] = []
     best_i = -1
     best_epnl = -math.inf
-    for px, k in levels:
+    for (px, k), pf in zip(levels, pfs):
         if live_rank_ok and px == live_px:
             rank = live_rank
         elif side * (px - touch) > 0.0:
             rank = 0.0  # a new, better level: we are its whole queue
         else:
             rank = join
-        qv = inp.queue_value(side, px, rank)
-        pf = fill_prob(side, px, horizon_s, snap)
+        qv = queue_value(side, px, rank)
         epnl = qv - penalty
         reject = ""
         if not (px < opp - opp_tol if side > 0 else px > opp + opp_tol):
             reject = "would cross the book"
-        elif min_dist > 0.0 and side * (mid - px) < min_dist - _EPS * mid:
+        elif min_dist > 0.0 and side * (mid - px) < wide_tol:
             reject = "inside the widened spread"
         elif not pf >= p_min:
             reject = "fill probability below p_fill_min"
@@ -367,7 +397,7 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
         if i == best_i:
             best = rec
         if b is not None:
-            b.candidate(rec)
+            b.candidates.append(rec)
     return best
 
 

@@ -7,7 +7,9 @@ depend on how a model is built:
   expected edge in bps of the mid of a passive fill at ``px`` on ``side`` with queue rank
   fraction ``rank_frac`` (0 = front of the level's queue, 1 = back), **net of fees**.
   Negative means the adverse selection and the fee exceed the spread captured.
-- :class:`FillModel` ``fill_prob(side, px, horizon_s, snap) -> p`` in [0, 1].
+- :class:`FillModel` ``fill_prob(side, px, horizon_s, snap) -> p`` in [0, 1]; a model may
+  also offer ``fill_probs(side, pxs, horizon_s, snap)`` (the same answers for several
+  prices in one call), which :func:`fill_probs` uses when present.
 
 and the baselines that run today (learned models, written elsewhere, satisfy the same
 Protocols and are passed to the engine instead):
@@ -26,6 +28,7 @@ Pure functions of their arguments; a non-finite input never produces a non-finit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 from mm.execution.config import HeuristicModelConfig
@@ -154,6 +157,36 @@ class ExpFillModel:
         p = 1.0 - math.exp(-rate * horizon_s)
         return min(max(p, 0.0), 1.0)
 
+    def fill_probs(self, side: int, pxs: Sequence[float], horizon_s: float, snap: StateSnapshot) -> list[float]:
+        """:meth:`fill_prob` of each price, the same arithmetic with the constants hoisted."""
+        mid = snap.mid_px
+        if not (mid > 0.0 and math.isfinite(mid)) or not horizon_s > 0.0:
+            return [0.0] * len(pxs)
+        kappa = self.cfg.kappa_per_s
+        dc = self.cfg.delta_char_bps
+        exp = math.exp
+        isfinite = math.isfinite
+        out = []
+        for px in pxs:
+            if not isfinite(px):
+                out.append(0.0)
+                continue
+            delta_bps = max(side * (mid - px) / mid * 1e4, 0.0)
+            p = 1.0 - exp(-(kappa * exp(-delta_bps / dc)) * horizon_s)
+            out.append(min(max(p, 0.0), 1.0))
+        return out
+
+
+def fill_probs(model: FillModel, side: int, pxs: Sequence[float], horizon_s: float,
+               snap: StateSnapshot) -> list[float]:
+    """``model.fill_prob`` of each of ``pxs``: the model's own ``fill_probs`` when it has one
+    (one call for all the candidate levels of a side), else one call per price."""
+    batch = getattr(model, "fill_probs", None)
+    if batch is not None:
+        out: list[float] = batch(side, pxs, horizon_s, snap)
+        return out
+    return [model.fill_prob(side, px, horizon_s, snap) for px in pxs]
+
 
 class QueueValueBySymbol:
     """Each symbol's own queue-value model (fitted per coin), else the fallback."""
@@ -175,3 +208,6 @@ class FillModelBySymbol:
 
     def fill_prob(self, side: int, px: float, horizon_s: float, snap: StateSnapshot) -> float:
         return self.models.get(snap.symbol_id, self.fallback).fill_prob(side, px, horizon_s, snap)
+
+    def fill_probs(self, side: int, pxs: Sequence[float], horizon_s: float, snap: StateSnapshot) -> list[float]:
+        return fill_probs(self.models.get(snap.symbol_id, self.fallback), side, pxs, horizon_s, snap)
