@@ -1,6 +1,6 @@
 """Run recordings: what each process consumed, as it consumed it, under ``<state_dir>/runs/<run_id>``.
 
-Edge module (file I/O). A paper or live run's execution, feature and alpha processes write,
+Edge module (file I/O). A paper or live run's execution, feature, alpha and risk processes write,
 into their run's directory:
 
 - ``execution.json``: the run's manifest as that process saw it at start: run id, process,
@@ -19,6 +19,11 @@ into their run's directory:
   loaded) and journals (:mod:`mm.stages`: every message each consumed, as received, with
   the ``now_ns`` of the step that consumed it; the feature's timer calls; alpha's model
   weights from risk);
+- ``risk.json`` / ``risk-NNNNNN.mmrec``: the risk process's manifest (the config text and its
+  SHA-256, symbols) and journal: every call it made into its
+  :class:`~mm.risk.authority.RiskAuthority` (``RISK_INPUTS``), each process life opening
+  with a ``start`` entry (start time, reloaded histories, the signals' model names), and the
+  wall clock, kill switch and venue answers it read as arguments;
 - ``activations.jsonl``: the operator's variant activations with their evidence;
 - ``variants.json``: the latest variant comparison (rewritten periodically).
 

@@ -10,7 +10,9 @@ stop:
 1. ``mmctl runs`` lists the run and its files;
 2. ``mmctl replay --run`` replays the feature journal to exactly the snapshots execution
    and alpha consumed (0 divergent), the alpha journal to exactly the signals execution
-   consumed (0 divergent), reproduces every CycleDecisionRecord (0 divergent) and the PnL
+   consumed (0 divergent), the risk journal to exactly the ControlStates execution consumed
+   and the model weights alpha applied (0 divergent), reproduces every CycleDecisionRecord
+   (0 divergent) and the PnL
    attribution exactly, and the report compares the variants with confidence intervals;
 3. the replay with one parameter changed reports its first divergent decision, side by side.
 """
@@ -83,8 +85,10 @@ def test_paper_run_replays_exactly_with_variants(tmp_path) -> None:
     runs = _json(mmctl(g.run_dir, "runs", *state, "--json"))
     assert [r["run_id"] for r in runs] == [g.run_id]
     assert any(f.startswith("execution-") and f.endswith(".mmrec") for f in runs[0]["files"])
-    assert {"execution.json", "feature.json", "alpha.json", "variants.json", "activations.jsonl"} <= set(runs[0]["files"])
-    assert all(any(f.startswith(f"{p}-") and f.endswith(".mmrec") for f in runs[0]["files"]) for p in ("feature", "alpha"))
+    assert {"execution.json", "feature.json", "alpha.json", "risk.json", "variants.json",
+            "activations.jsonl"} <= set(runs[0]["files"])
+    assert all(any(f.startswith(f"{p}-") and f.endswith(".mmrec") for f in runs[0]["files"])
+               for p in ("feature", "alpha", "risk"))
 
     t1 = time.monotonic()
     r = mmctl(g.run_dir, "replay", "--run", g.run_id, *state, "--json", timeout=600.0)
@@ -99,9 +103,13 @@ def test_paper_run_replays_exactly_with_variants(tmp_path) -> None:
         f"{n} {st['inputs']} in, {st['outputs']} out, " + ", ".join(
             f"vs {c['consumer']} {c['consumed']} ({c['skipped_head']}+{c['unconsumed_tail']} unconsumed)"
             for c in st.get("checks", [])) for n, st in stages.items()))
-    assert rep["stages_missing"] == [] and list(stages) == ["feature", "alpha", "execution"]
+    assert rep["stages_missing"] == [] and list(stages) == ["feature", "alpha", "risk", "execution"]
     assert rep["divergent_snapshots"] == 0 and rep["divergent_signals"] == 0, rep["stages"]
-    for name in ("feature", "alpha"):
+    # risk: its journal replays to exactly the ControlStates execution consumed (10 per second)
+    # and the model weights alpha applied from them
+    assert rep["divergent_control_states"] == 0, stages["risk"]
+    assert [c["consumer"] for c in stages["risk"]["checks"]] == ["execution", "alpha"]
+    for name in ("feature", "alpha", "risk"):
         st = stages[name]
         assert st["lost_inputs"] == 0 and st["divergent"] == 0 and st["outputs"] > 100
         for c in st["checks"]:
@@ -118,7 +126,7 @@ def test_paper_run_replays_exactly_with_variants(tmp_path) -> None:
 
     text = mmctl(g.run_dir, "replay", "--run", g.run_id, *state, timeout=600.0)
     assert text.returncode == 0 and "divergent decisions: 0" in text.stdout and "variants" in text.stdout, text.stdout
-    assert "divergent snapshots: 0; divergent signals: 0" in text.stdout, text.stdout
+    assert "divergent snapshots: 0; divergent signals: 0; divergent control states: 0" in text.stdout, text.stdout
     print(text.stdout)
 
     changed = mmctl(g.run_dir, "replay", "--run", g.run_id, *state, "--set", "quote_notional_usd=300.0", "--diff",
