@@ -66,7 +66,6 @@ from mm.execution.models import ExpFillModel, HeuristicQueueValue
 from mm.execution.state_machine import positive_qv_sides
 from mm.features.config import ToxicityConfig
 from mm.features.engine import FeatureEngine
-from mm.features.queue_rank import QueueRankConfig, QueueRankTracker
 from mm.graduation.exposure import ExposureConfig
 from mm.replay.latency import Latency, parse_latency
 from mm.replay.pnl import FillRow
@@ -84,6 +83,7 @@ from mm.schema import (
     Trade,
     Venue,
 )
+from mm.stages import FeatureStage
 from mm.venues.feed_health import StaleDetector
 from mm.venues.sim.config import CoinConfig, FeeConfig, MatchingConfig, UserConfig
 from mm.venues.sim.fees import FeeRates, fee_rates, tier_by_name
@@ -211,10 +211,13 @@ class ReplayEngine:
         self.sim = MatchingEngine([CoinConfig(name=c.name, sz_decimals=c.sz_decimals) for c in self.coins],
                                   MatchingConfig(block_ms=0), fee_config(cfg.fee_tier),
                                   [UserConfig(address=USER, balance_usd=cfg.balance_usd, leverage=20)])
-        self.features = [FeatureEngine(i) for i in range(n)] if models is None else [
-            FeatureEngine(i, toxicity=_tox_cfg(models.toxicity_threshold(i)), toxicity_model=models.toxicity_model(i))
-            for i in range(n)]
-        self.trackers = [QueueRankTracker(i, QueueRankConfig()) for i in range(n)]
+        # the feature process's own step object (mm.stages): same engines, trackers and wiring as live
+        self.stage = FeatureStage([None] * n if models is None else [models.toxicity_model(i) for i in range(n)])
+        if models is not None:  # fitted thresholds too (the stage takes the models only)
+            self.stage.engines = [FeatureEngine(i, toxicity=_tox_cfg(models.toxicity_threshold(i)),
+                                                toxicity_model=models.toxicity_model(i)) for i in range(n)]
+        self.features = self.stage.engines
+        self.trackers = self.stage.trackers
         self.alpha = AlphaEngine()
         self.ex = ExecutionEngine(n, self.exec_cfg, [SymbolSpec(c.name, i, c.sz_decimals) for i, c in enumerate(self.coins)],
                                   session_id=0x5E ^ cfg.seed,
@@ -274,9 +277,8 @@ class ReplayEngine:
             elif kind == _ANSWER:
                 self._on_answer(t, obj)
             elif kind == _FEAT_TIMER:
-                for i, fe in enumerate(self.features):
-                    if fe.due(t):
-                        self._publish(i, t, fe.snapshot(t, t))
+                for snap in self.stage.on_timer(t):
+                    self._publish(snap.symbol_id, t, snap)
                 if t < t_end:
                     self._push(t + ft, _P_TIMER, _FEAT_TIMER, None)
             else:
@@ -410,21 +412,18 @@ class ReplayEngine:
             back = self.stale.on_message(sid, t)
             if back is not None:
                 self._feed_stale(t, back)
-        self._to_features(sid, t, ev, t)
+        self._to_features("md", t, ev)
 
-    def _to_features(self, sid: int, t: int, ev: object, origin: int) -> None:
-        fe = self.features[sid]
-        tr = self.trackers[sid]
-        if tr.on_event(ev, t):
-            fe.set_queue_ranks(*tr.ranks())
-        if fe.on_event(ev, t):
-            self._publish(sid, t, fe.snapshot(t, origin))
+    def _to_features(self, ring: str, t: int, ev: Any) -> None:
+        snap = self.stage.on_message(ring, ev, t)
+        if snap is not None:
+            self._publish(snap.symbol_id, t, snap)
 
     def _feed_stale(self, t: int, ev: FeedStale) -> None:
         self.res.stale[ev.symbol_id].append((t, ev.stale))
         if self._risk_on(t):
             self.risk.on_feed_stale(ev.symbol_id, ev.stale, ev.silent_ns, t)
-        self._to_features(ev.symbol_id, t, ev, t)
+        self._to_features("md", t, ev)
 
     def _risk_on(self, t: int) -> bool:
         return self.cfg.risk == "authority" and t >= self.res.trade_from_ns
@@ -446,7 +445,7 @@ class ReplayEngine:
     def _on_ex(self, t: int, msg: OrderEvent | Fill) -> None:
         if isinstance(msg, Fill) and self._risk_on(t):
             self.risk.on_fill(msg)
-        self._to_features(msg.symbol_id, t, msg, msg.origin_ts_ns)
+        self._to_features("ex", t, msg)
 
     def _flush(self, t: int) -> None:
         ex = self.ex
