@@ -36,6 +36,7 @@ from mm.audit.config import MonitorConfig
 from mm.audit.postmortem import Trigger, build_bundle
 from mm.audit.record import SAFETY_NAMES, CycleDecisionRecord, RiskStatus, level_name
 from mm.audit.store import AuditWriter, audit_dir, postmortem_dir, write_bundle
+from mm.audit.window import WindowView
 from mm.config import default_run_dir
 from mm.dashboard import MONITOR_FILE
 from mm.metrics.server import MonitorHttpServer
@@ -169,7 +170,8 @@ class MonitorWorker(Worker):
         # Bundles are built and written on their own thread: a bundle holds minutes of audit
         # records, and writing it on the loop thread overran the heartbeat deadline under load
         # (the watchdog then restarted the monitor, which wrote the bundle again).
-        self._pm_queue: queue.Queue[tuple[Trigger, dict[str, Any], list[Any]] | None] = queue.Queue()
+        # The records go to it still encoded (mm.audit.window): decoding minutes of them is its work too.
+        self._pm_queue: queue.Queue[tuple[Trigger, dict[str, Any], WindowView] | None] = queue.Queue()
         self._pm_thread = threading.Thread(target=self._pm_writer, name="postmortem-writer", daemon=True)
         self._pm_thread.start()
         self._next_state_ns = now_ns
@@ -246,19 +248,22 @@ class MonitorWorker(Worker):
             return
         if self.audit is not None:
             self.audit.flush()  # the audit files hold everything up to the trigger too
-        self._pm_queue.put((trig, snap, self.state.window_records(now_ns)))
+        self._pm_queue.put((trig, snap, self.state.window_view(now_ns)))
 
     def _pm_writer(self) -> None:
         while True:
             item = self._pm_queue.get()
             if item is None:
                 return
-            trig, snap, records = item
+            trig, snap, view = item
             try:
-                bundle = build_bundle(trig, snap, records, self.mcfg.postmortem_minutes)
+                bundle = build_bundle(trig, snap, view.records(), self.mcfg.postmortem_minutes)
                 path = write_bundle(self.pm_path, bundle, self.mcfg)
             except OSError as exc:
                 log.error("postmortem bundle could not be written in %s: %s", self.pm_path, exc)
+                continue
+            except Exception as exc:  # the writer thread must survive one bad bundle
+                log.exception("postmortem bundle could not be built: %s", exc)
                 continue
             with self.lock:
                 self.postmortems_written += 1

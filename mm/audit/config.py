@@ -39,7 +39,12 @@ class MonitorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     postmortem: write a postmortem bundle on escalation to Red or Kill, or a kill-switch trip.
     postmortem_minutes: minutes of decision records kept in memory for (and written to) a
         postmortem bundle.
-    postmortem_max_records: cap on the records kept in memory for postmortems (memory bound).
+    postmortem_max_records: cap on the records kept in memory for postmortems (count bound).
+    postmortem_max_bytes: cap on the memory those records take, in bytes. They are held
+        msgpack-encoded and zstd-compressed in 64 KiB chunks (mm.audit.window; a decision record
+        is ~3.7 KB as Python objects, ~0.6 KB encoded, ~55 B compressed) and decoded only when a
+        bundle is written; past either cap the oldest chunk is dropped (counted in the
+        dashboard's ``postmortem_window.dropped``).
     postmortem_min_interval_s: at most one bundle per this many seconds (an escalation that
         oscillates Red/Orange does not write a bundle each time).
     timeline_minutes: minutes of mode/safety/PnL history shown on the dashboard.
@@ -65,6 +70,7 @@ class MonitorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     postmortem: bool = True
     postmortem_minutes: Annotated[float, Meta(gt=0, le=240)] = 10.0
     postmortem_max_records: Annotated[int, Meta(ge=100)] = 200_000
+    postmortem_max_bytes: Annotated[int, Meta(ge=1 << 20, le=1 << 34)] = 32 << 20
     postmortem_min_interval_s: Annotated[float, Meta(ge=0)] = 60.0
     timeline_minutes: Annotated[float, Meta(gt=0, le=240)] = 15.0
     audit_slot_size: Annotated[int, Meta(ge=1024, le=65536, multiple_of=64)] = 4096

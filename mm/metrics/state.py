@@ -11,7 +11,8 @@ in: no clock is read here). From them it keeps:
   symbol's previous cycle, PnL delta, position after, risk's confidence and model scores,
   wall time), and the fill joins (:class:`mm.audit.record.AuditFill`): both come back from
   :meth:`MonitorState.on_message` for the audit files;
-- the last minutes of audit records for a postmortem, and the postmortem policy's triggers;
+- the last minutes of audit records for a postmortem (encoded and compressed:
+  mm.audit.window), and the postmortem policy's triggers;
 - per-hop latency histograms (from the ``ts_ns`` / ``origin_ts_ns`` stamps of the messages);
 - process health (heartbeat age, loop rate, restarts, overruns) and ring lag.
 
@@ -44,6 +45,7 @@ from mm.audit.record import (
     fill_ref,
     level_name,
 )
+from mm.audit.window import RecordWindow, WindowView
 from mm.risk.position import PositionBook
 from mm.schema import (
     AlphaSignal,
@@ -225,7 +227,8 @@ class MonitorState:
         self.killswitch: dict[str, Any] = {"tripped": False, "epoch": 0, "trips": 0}
         self.policy = PostmortemPolicy(int(self.cfg.postmortem_min_interval_s * 1e9))
         self.triggers: list[Trigger] = []
-        self.recent: deque[tuple[int, Any]] = deque(maxlen=self.cfg.postmortem_max_records)
+        self.recent = RecordWindow(int(self.cfg.postmortem_minutes * 60e9), self.cfg.postmortem_max_records,
+                                   self.cfg.postmortem_max_bytes)
         self.counters = {
             "snapshots": 0, "signals": 0, "cycles": 0, "decision_records": 0, "fills": 0, "order_events": 0,
             "orders_placed": 0, "orders_modified": 0, "orders_cancelled": 0, "control_states": 0,
@@ -253,10 +256,7 @@ class MonitorState:
             self.hist[hop].observe((later_ns - earlier_ns) / 1e9)
 
     def _keep(self, now_ns: int, rec: Any) -> None:
-        self.recent.append((now_ns, rec))
-        horizon = now_ns - int(self.cfg.postmortem_minutes * 60e9)
-        while self.recent and self.recent[0][0] < horizon:
-            self.recent.popleft()
+        self.recent.add(now_ns, rec)
 
     def on_message(self, msg: Any, now_ns: int, wall_ns: int) -> list[Any]:
         """One message from a ring. Returns the audit records it produces (to be written)."""
@@ -458,9 +458,12 @@ class MonitorState:
         return out
 
     def window_records(self, now_ns: int) -> list[Any]:
-        """The audit records of the last ``postmortem_minutes``."""
-        horizon = now_ns - int(self.cfg.postmortem_minutes * 60e9)
-        return [rec for ts, rec in self.recent if ts >= horizon]
+        """The audit records of the last ``postmortem_minutes``, decoded."""
+        return self.recent.records(now_ns)
+
+    def window_view(self, now_ns: int) -> WindowView:
+        """The same, still encoded (cheap): decode with ``.records()`` off the loop thread."""
+        return self.recent.view(now_ns)
 
     # ------------------------------------------------------------------ the state dict
 
@@ -572,4 +575,5 @@ class MonitorState:
             "audit": dict(self.audit_info),
             "postmortems": list(self.postmortems[-10:]),
             "postmortem_policy": {"suppressed": self.policy.suppressed},
+            "postmortem_window": self.recent.stats(),
         }
