@@ -274,8 +274,20 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             pass (meta is the truth; this only keeps a bare engine usable).
 
     Mode selection (fractions of the maximum inventory):
-        toxic_reduce_inv_frac: when Toxic, InventoryReduce above this |inventory|, else Flat.
-        toxic_reduce_urgency: urgency of that InventoryReduce, in [0, 1].
+        toxic_reduce_inv_frac: when Toxic, |inventory| up to this is Flat; above it the
+            move's direction decides (``toxic_follow_direction``).
+        toxic_follow_direction: when Toxic and holding more than ``toxic_reduce_inv_frac``:
+            inventory with the move's direction -> Flat (keep it), against it -> TakerExit,
+            direction unknown -> InventoryReduce. False: always InventoryReduce.
+        toxic_dir_min_skew_bps: bps, |lead-lag skew| at or above which its sign is taken as
+            the Toxic move's direction (kept for the rest of the Toxic episode), > 0.
+        toxic_dir_flip_skew_bps: bps, |skew| against the kept direction at or above which the
+            direction turns within a Toxic episode (>= toxic_dir_min_skew_bps).
+        toxic_exit_urgency: urgency of the TakerExit against the move, in [0, 1].
+        toxic_exit_clip_frac: that TakerExit's IOC is clipped at the larger of the taker
+            clip and this fraction of the maximum inventory, in [0, 1].
+        toxic_reduce_urgency: urgency of the InventoryReduce when the direction is unknown,
+            in [0, 1].
         over_max_urgency: urgency of InventoryReduce when |inventory| > max, in [0, 1].
         taker_gap_frac: |target - inventory| above which taking is considered.
         flat_inv_frac / flat_target_frac: "near flat": |inventory| and |target| below these;
@@ -302,6 +314,8 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             existing level, in [0, 1].
         target_size_gain: quote size scales by 1 + gain * (target - inventory)/max on the
             side that moves towards the target (and down on the other), clipped to [0, 2].
+        side_gate_micro: one-sided quoting from our own book: a Maker bid is withdrawn when
+            (microprice - mid) / half spread <= -this, an ask when >= this; 0 = off, in [0, 1].
 
     InventoryReduce:
         reduce_taker_min_urgency: urgency at or above which the excess over the maximum
@@ -332,6 +346,11 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     default_sz_decimals: int = 4
 
     toxic_reduce_inv_frac: float = 0.1
+    toxic_follow_direction: bool = True
+    toxic_dir_min_skew_bps: float = 0.5
+    toxic_dir_flip_skew_bps: float = 5.0
+    toxic_exit_urgency: float = 1.0
+    toxic_exit_clip_frac: float = 1.0
     toxic_reduce_urgency: float = 0.8
     over_max_urgency: float = 1.0
     taker_gap_frac: float = 0.3
@@ -349,6 +368,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     lambda_inv: float = 0.5
     join_rank_frac: float = 1.0
     target_size_gain: float = 0.5
+    side_gate_micro: float = 0.0
 
     reduce_taker_min_urgency: float = 0.9
     sigma_sample_ms: int = 100
@@ -367,8 +387,12 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
                      "baseline_sigma_bps", "fill_horizon_s"):
             _require(_pos(getattr(self, name)), name, "must be finite and > 0")
         _require(0 <= self.default_sz_decimals <= 8, "default_sz_decimals", "must be in [0, 8]")
-        for name in ("toxic_reduce_inv_frac", "toxic_reduce_urgency", "over_max_urgency", "taker_gap_frac",
-                     "flat_inv_frac", "flat_target_frac", "join_rank_frac", "reduce_taker_min_urgency"):
+        _require(_pos(self.toxic_dir_min_skew_bps), "toxic_dir_min_skew_bps", "must be finite and > 0")
+        _require(_fin(self.toxic_dir_flip_skew_bps) and self.toxic_dir_flip_skew_bps >= self.toxic_dir_min_skew_bps,
+                 "toxic_dir_flip_skew_bps", "must be finite and >= toxic_dir_min_skew_bps")
+        for name in ("toxic_reduce_inv_frac", "toxic_reduce_urgency", "toxic_exit_urgency", "toxic_exit_clip_frac",
+                     "over_max_urgency", "taker_gap_frac",
+                     "flat_inv_frac", "flat_target_frac", "join_rank_frac", "side_gate_micro", "reduce_taker_min_urgency"):
             _require(_frac(getattr(self, name)), name, "must be in [0, 1]")
         _require(self.taker_timeout_ms > 0, "taker_timeout_ms", "must be > 0")
         for name in ("taker_max_slippage_bps", "inv_risk_coef", "min_queue_value_bps", "lambda_inv",

@@ -9,9 +9,17 @@ handler (:mod:`mm.execution.mode_handlers`).
 Mode selection, in this order (every threshold is ``ExecutionConfig``):
 
 1. ``|inventory| > max`` -> InventoryReduce{urgency = over_max_urgency}.
-2. Toxic (the worse of the snapshot's and the signal's verdicts) -> InventoryReduce
-   {toxic_reduce_urgency} when ``|inventory| > toxic_reduce_inv_frac * max``, else Flat.
-   Toxicity is consulted before every transition, so Maker is never entered while Toxic.
+2. Toxic (the worse of the snapshot's and the signal's verdicts): Flat when ``|inventory| <=
+   toxic_reduce_inv_frac * max``. Holding more, the move's direction decides (the lead-lag
+   skew's sign once ``|skew| >= toxic_dir_min_skew_bps``, remembered for the rest of the
+   Toxic episode, turned only by ``|skew| >= toxic_dir_flip_skew_bps``): inventory *with* the move -> Flat (cancel everything, keep the position:
+   selling it into a move that runs our way gives the gain away); inventory *against* the
+   move -> TakerExit{toxic_exit_urgency} (a reduce-only IOC, clipped at ``max(taker clip,
+   toxic_exit_clip_frac * max)`` so that one IOC usually sheds it all: the cascade's
+   one-sided flow will not take resting reduce-only quotes, or only after the move has
+   gone through them); direction unknown (or ``toxic_follow_direction`` off) -> InventoryReduce
+   {toxic_reduce_urgency}. Toxicity is consulted before every transition, so Maker is
+   never entered while Toxic.
 3. A TakerEntry/TakerExit chosen less than ``taker_timeout_ms`` ago persists while the gap
    to the target is still large and in the same direction.
 4. ``|target - inventory| > taker_gap_frac * max`` and the taker EV beats the maker EV ->
@@ -50,10 +58,11 @@ from mm.schema import ExecMode, StateSnapshot, Toxicity
 class SymbolState:
     """A symbol's mode and its memory across cycles."""
 
-    __slots__ = ("direction", "mode", "mode_since_ns", "taker_until_ns", "transitions", "urgency")
+    __slots__ = ("direction", "mode", "mode_since_ns", "taker_until_ns", "toxic_dir", "transitions", "urgency")
 
     def __init__(self) -> None:
         self.mode = ExecMode.FLAT
+        self.toxic_dir = 0  # the current Toxic episode's move direction (0: unknown or not Toxic)
         self.mode_since_ns = 0
         self.direction = 0
         self.urgency = 0.0
@@ -135,6 +144,28 @@ def _best_touch_qv(inp: CycleInputs, side: int) -> float:
     return best
 
 
+def toxic_move_direction(inp: CycleInputs, state: SymbolState) -> int:
+    """The direction (+1 up, -1 down, 0 unknown) of the move a Toxic verdict warns of.
+
+    The lead-lag skew's sign once ``|skew| >= toxic_dir_min_skew_bps`` (the lead venue's
+    move, :mod:`mm.alpha.leadlag`); kept in ``state.toxic_dir`` for the rest of the Toxic
+    episode, since the skew fades as our venue catches up while the move is still under way
+    here. A skew against the kept direction replaces it only from ``toxic_dir_flip_skew_bps``
+    on: at a cascade's end the divergence overshoots and the skew turns briefly, and exiting
+    a position that is with the move on that costs a taker fee for nothing.
+    """
+    skew = inp.lead_lag_skew_bps
+    if not math.isfinite(skew) or skew == 0.0:
+        return state.toxic_dir
+    d = 1 if skew > 0.0 else -1
+    if state.toxic_dir == 0:
+        if abs(skew) >= inp.cfg.toxic_dir_min_skew_bps:
+            state.toxic_dir = d
+    elif d != state.toxic_dir and abs(skew) >= inp.cfg.toxic_dir_flip_skew_bps:
+        state.toxic_dir = d
+    return state.toxic_dir
+
+
 def select_mode(inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> None:
     """Choose this cycle's mode (seed 000 §2.5.2 step 4) into ``b`` and ``state``."""
     cfg = inp.cfg
@@ -145,12 +176,19 @@ def select_mode(inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> Non
         _enter(state, b, now, ExecMode.INVENTORY_REDUCE, "inventory over max", urgency=cfg.over_max_urgency)
         return
     if inp.toxicity >= Toxicity.TOXIC:
-        if abs(inv) > cfg.toxic_reduce_inv_frac * mx:
-            _enter(state, b, now, ExecMode.INVENTORY_REDUCE, "toxic while holding inventory",
-                   urgency=cfg.toxic_reduce_urgency)
-        else:
+        move = toxic_move_direction(inp, state)
+        if abs(inv) <= cfg.toxic_reduce_inv_frac * mx:
             _enter(state, b, now, ExecMode.FLAT, "toxic")
+        elif not cfg.toxic_follow_direction or move == 0:
+            _enter(state, b, now, ExecMode.INVENTORY_REDUCE, "toxic while holding inventory, move direction unknown",
+                   urgency=cfg.toxic_reduce_urgency)
+        elif move * inv > 0.0:
+            _enter(state, b, now, ExecMode.FLAT, "toxic, inventory with the move: hold it, quote nothing")
+        else:
+            _enter(state, b, now, ExecMode.TAKER_EXIT, "toxic, inventory against the move: exit",
+                   direction=move, urgency=cfg.toxic_exit_urgency, timeout_ms=cfg.taker_timeout_ms)
         return
+    state.toxic_dir = 0
     gap = inp.safe_target - inv
     big_gap = abs(gap) > cfg.taker_gap_frac * mx
     direction = 1 if gap > 0.0 else -1
@@ -190,6 +228,29 @@ def _enter(state: SymbolState, b: DecisionBuilder, now_ns: int, mode: ExecMode, 
     b.set_mode(mode, reason, direction, timeout_ms, urgency)
 
 
+def side_gate(inp: CycleInputs, b: DecisionBuilder, out: list[TargetOrder]) -> list[TargetOrder]:
+    """Maker's passive quotes less those on a side our own book predicts the mid moves through.
+
+    ``m = (microprice - mid) / half spread`` (in [-1, 1] inside the book): on a one-tick book
+    the microprice leans towards the thin side, where the next tick is likelier to go. With
+    ``side_gate_micro > 0`` the bid is withdrawn when ``m <= -side_gate_micro`` and the ask
+    when ``m >= side_gate_micro``; orders that only reduce the position are kept.
+    """
+    g = inp.cfg.side_gate_micro
+    snap = inp.snap
+    half = (snap.best_ask - snap.best_bid) / 2.0
+    if g <= 0.0 or not out or not half > 0.0 or not math.isfinite(snap.microprice):
+        return out
+    m = (snap.microprice - snap.mid_px) / half
+    drop = 1 if m <= -g else (-1 if m >= g else 0)
+    if drop == 0:
+        return out
+    kept = [t for t in out if t.aggressive or t.reduce_only or t.side != drop]
+    if len(kept) != len(out):
+        b.reason(f"side gate: {'bid' if drop > 0 else 'ask'} withdrawn, microprice at {m:+.2f} of the half spread")
+    return kept
+
+
 class StateMachinePolicy:
     """The design policy: select a mode, then run its handler."""
 
@@ -199,10 +260,12 @@ class StateMachinePolicy:
         select_mode(inp, state, b)
         mode = state.mode
         if mode == ExecMode.MAKER:
-            return handle_maker(inp, b)
+            return side_gate(inp, b, handle_maker(inp, b))
         if mode == ExecMode.TAKER_ENTRY:
             return handle_taker_entry(inp, b, state.direction)
         if mode == ExecMode.TAKER_EXIT:
+            if inp.toxicity >= Toxicity.TOXIC:  # the exit against a toxic move: at once, not in clips
+                inp.taker_clip_qty = max(inp.taker_clip_qty, inp.cfg.toxic_exit_clip_frac * inp.max_inv)
             return handle_taker_exit(inp, b, state.urgency)
         if mode == ExecMode.INVENTORY_REDUCE:
             return handle_inventory_reduce(inp, b, state.urgency)

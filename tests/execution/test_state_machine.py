@@ -61,10 +61,60 @@ def test_toxic_with_small_inventory_is_flat() -> None:
     assert b.mode == ExecMode.FLAT and out == []
 
 
-def test_toxic_while_holding_is_inventory_reduce() -> None:
-    b, out = run(inputs(toxicity=Toxicity.TOXIC, inventory=-1.0))
+def test_toxic_while_holding_with_unknown_direction_is_inventory_reduce() -> None:
+    b, out = run(inputs(toxicity=Toxicity.TOXIC, inventory=-1.0))  # no lead-lag skew: direction unknown
     assert b.mode == ExecMode.INVENTORY_REDUCE and abs(b.urgency - 0.8) < 1e-12
     assert out and all(t.side > 0 and t.reduce_only and not t.aggressive for t in out)
+
+
+@pytest.mark.parametrize("inventory,skew", [(1.0, 2.0), (-1.0, -2.0)])
+def test_toxic_while_holding_with_the_move_is_flat_and_keeps_the_position(inventory: float, skew: float) -> None:
+    b, out = run(inputs(toxicity=Toxicity.TOXIC, inventory=inventory, lead_lag_skew_bps=skew))
+    assert b.mode == ExecMode.FLAT and out == []
+    assert "with the move" in b.mode_reason
+
+
+@pytest.mark.parametrize("inventory,skew", [(2.5, -2.0), (-2.5, 2.0)])
+def test_toxic_while_holding_against_the_move_exits_at_once_with_one_ioc(inventory: float, skew: float) -> None:
+    b, out = run(inputs(toxicity=Toxicity.TOXIC, inventory=inventory, lead_lag_skew_bps=skew))
+    assert b.mode == ExecMode.TAKER_EXIT and b.urgency == 1.0
+    assert len(out) == 1
+    t = out[0]
+    assert t.aggressive and t.reduce_only and t.tif == "Ioc" and t.side == (-1 if inventory > 0 else 1)
+    assert abs(t.qty - 2.5) < 1e-9  # the whole position, past the 2.0 taker clip (toxic_exit_clip_frac 1 x max 3)
+
+
+def test_toxic_exit_clip_frac_zero_keeps_the_taker_clip() -> None:
+    _, out = run(inputs(cfg=config(toxic_exit_clip_frac=0.0), toxicity=Toxicity.TOXIC, inventory=2.5,
+                        lead_lag_skew_bps=-2.0))
+    assert len(out) == 1 and abs(out[0].qty - 2.0) < 1e-9
+
+
+def test_toxic_move_direction_is_kept_for_the_episode_and_turned_only_by_a_large_skew() -> None:
+    st_ = SymbolState()
+    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=0.3), st_)
+    assert b.mode == ExecMode.INVENTORY_REDUCE and st_.toxic_dir == 0  # below toxic_dir_min_skew_bps
+    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=1.0), st_)
+    assert b.mode == ExecMode.FLAT and st_.toxic_dir == 1
+    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=0.0), st_)  # the skew faded
+    assert b.mode == ExecMode.FLAT
+    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=-4.0), st_)  # the end's overshoot
+    assert b.mode == ExecMode.FLAT and st_.toxic_dir == 1
+    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=-6.0), st_)  # >= flip threshold
+    assert b.mode == ExecMode.TAKER_EXIT and st_.toxic_dir == -1
+    run(inputs(inventory=1.0), st_)  # the episode ends
+    assert st_.toxic_dir == 0
+
+
+def test_toxic_follow_direction_off_is_always_inventory_reduce() -> None:
+    b, _ = run(inputs(cfg=config(toxic_follow_direction=False), toxicity=Toxicity.TOXIC, inventory=1.0,
+                      lead_lag_skew_bps=-3.0))
+    assert b.mode == ExecMode.INVENTORY_REDUCE
+
+
+def test_inventory_over_max_comes_before_the_toxic_direction_rule() -> None:
+    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=3.5, headroom_buy=0.0, lead_lag_skew_bps=3.0))
+    assert b.mode == ExecMode.INVENTORY_REDUCE and b.urgency == 1.0
 
 
 def test_large_gap_takes_when_taker_ev_beats_maker_ev() -> None:
@@ -198,9 +248,11 @@ def _random_inputs(toxicity: int, toxic_prob: float, regime: int, ofi: float, si
 @given(**features)
 def test_never_maker_while_toxic(**kw: Any) -> None:
     inp = _random_inputs(**kw)
-    b, _ = run(inp)
+    b, out = run(inp)
     if inp.toxicity == Toxicity.TOXIC:
-        assert b.mode in (ExecMode.FLAT, ExecMode.INVENTORY_REDUCE)
+        assert b.mode in (ExecMode.FLAT, ExecMode.INVENTORY_REDUCE, ExecMode.TAKER_EXIT)
+        if b.mode == ExecMode.TAKER_EXIT:
+            assert all(t.aggressive and t.reduce_only for t in out)
 
 
 @given(**features)
@@ -284,3 +336,22 @@ def test_touch_quoter_quotes_the_best_bid_and_ask() -> None:
 def test_baselines_respect_the_headroom() -> None:
     out = TouchPolicy().decide(inputs(inventory=3.0, headroom_buy=0.0), SymbolState(), DecisionBuilder())
     assert [t.side for t in out] == [-1]
+
+
+def test_side_gate_withdraws_the_bid_when_the_microprice_leans_down() -> None:
+    s = snap(99.7, 100.3, toxic_prob=0.0, sigma_ewma=0.2, microprice=100.0 - 0.3 * 0.6)  # m = -0.6
+    b, out = run(inputs(s, cfg=config(side_gate_micro=0.5)))
+    assert b.mode == ExecMode.MAKER
+    assert out and all(t.side < 0 for t in out if not t.aggressive)
+    assert any("side gate: bid withdrawn" in r for r in b.reasons)
+    _, both = run(inputs(s, cfg=config()))  # off by default: both sides
+    assert {t.side for t in both} == {1, -1}
+
+
+def test_side_gate_keeps_both_sides_inside_its_threshold_and_keeps_reducing_orders() -> None:
+    s = snap(99.7, 100.3, toxic_prob=0.0, sigma_ewma=0.2, microprice=100.0 + 0.3 * 0.3)  # m = +0.3
+    _, out = run(inputs(s, cfg=config(side_gate_micro=0.5)))
+    assert {t.side for t in out} == {1, -1}
+    s = snap(99.7, 100.3, toxic_prob=0.0, sigma_ewma=0.2, microprice=100.0 + 0.3 * 0.9)  # m = +0.9: no new ask
+    _, out = run(inputs(s, cfg=config(side_gate_micro=0.5)))
+    assert all(t.side > 0 or t.reduce_only for t in out)
