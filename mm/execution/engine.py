@@ -404,12 +404,13 @@ class ExecutionEngine:
         ctrl = self.control
         inventory = oms.effective_position(sid)
         max_inv = quote = 0.0
+        book_ok = False
         targets: list[TargetOrder] = []
         if killed:
             b.set_mode(ExecMode.FLAT, "kill switch")
             view.state.enter(ExecMode.FLAT, now_ns)
             res = oms.sync(sid, targets, now_ns, True, origin_ts_ns, b)
-        elif snap is None or not _book_ok(snap):
+        elif snap is None or not (book_ok := _book_ok(snap)):
             b.set_mode(ExecMode.FLAT, "no valid two-sided book")
             view.state.enter(ExecMode.FLAT, now_ns)
             res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
@@ -418,7 +419,10 @@ class ExecutionEngine:
             view.state.enter(ExecMode.FLAT, now_ns)
             res = oms.sync(sid, targets, now_ns, False, origin_ts_ns, b)
         else:
-            snap = self._with_alo_hint(sid, snap)
+            hinted = self._with_alo_hint(sid, snap)
+            if hinted is not snap:
+                book_ok = _book_ok(hinted)
+                snap = hinted
             max_inv, quote, taker_clip, reduce_clip = self._limits(view, snap.mid_px)
             oms.set_max_inventory(sid, max_inv)
             inp = self._inputs(sid, snap, sig, ctrl, now_ns, inventory, max_inv, quote, taker_clip, reduce_clip)
@@ -438,7 +442,7 @@ class ExecutionEngine:
                         self._shadow_fills(origin_ts_ns)
                 else:
                     self.variants.pull(sid, now_ns)  # the active track quotes only while it runs
-        if killed or snap is None or ctrl is None or not _book_ok(snap):
+        if killed or snap is None or ctrl is None or not book_ok:
             self.variants.pull(sid, now_ns)
         b.targets = targets
         if len(self.records) == self.outbox_max:
@@ -496,7 +500,7 @@ class ExecutionEngine:
             target = sig.target_inventory
             skew = sig.lead_lag_skew_bps
         settled = self.oms.settled_passive(sid)
-        hb, hs = self.oms.headroom(sid, settled)
+        hb, hs = self.oms.headroom(sid)  # leaves out exactly ``settled``
         live_bid = live_ask = 0.0
         rank_bid = rank_ask = -1.0
         for r in settled:

@@ -65,6 +65,7 @@ from mm.venues.hyperliquid import rules
 _QTY_EPS: Final = 1e-9
 TERMINAL: Final = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 _SETTLED: Final = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+_NO_CLOIDS: Final[frozenset[str]] = frozenset()
 _BBO_RE: Final = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 
 
@@ -305,8 +306,9 @@ class Oms:
         self.specs = list(specs)
         self.grids = [PriceGrid(s.sz_decimals) for s in self.specs]
         self.books = [_SymbolBook() for _ in self.specs]
-        self._px_strs: list[dict[float, str]] = [{} for _ in self.specs]
-        self._sz_strs: list[dict[float, str]] = [{} for _ in self.specs]
+        # memos of the wire strings of prices and sizes, with the float each string reads as
+        self._px_strs: list[dict[float, tuple[str, float]]] = [{} for _ in self.specs]
+        self._sz_strs: list[dict[float, tuple[str, float]]] = [{} for _ in self.specs]
         self.session_id = session_id & ((1 << 64) - 1)
         self.limiter = limiter if limiter is not None else RateLimiter(cfg.rate_limit)
         self.orders: dict[str, OrderRecord] = {}
@@ -376,10 +378,12 @@ class Oms:
         return bid, ask
 
     def exposure(self, symbol_id: int, exclude: frozenset[str] = frozenset(), add_side: int = 0,
-                 add_qty: float = 0.0, add_reduce_only: bool = False) -> tuple[float, float]:
+                 add_qty: float = 0.0, add_reduce_only: bool = False,
+                 skip_settled: bool = False) -> tuple[float, float]:
         """(worst long, worst short) position if every outstanding order filled.
 
-        Orders in ``exclude`` are left out; one more order (``add_*``) may be added. A modify
+        Orders in ``exclude`` are left out (and, with ``skip_settled``, the settled passive
+        orders of :meth:`settled_passive`); one more order (``add_*``) may be added. A modify
         in flight counts both orders in full: the old one may fill (unknown to us yet) up to
         the moment the venue replaces it, and the new one after. Reduce-only orders count
         only up to the position they can close.
@@ -388,9 +392,17 @@ class Oms:
         pos = bk.position + bk.fill_adj
         buys = sells = ro_buys = ro_sells = 0.0
         for r in bk.live.values():
-            if r.cloid in exclude:
+            if exclude and r.cloid in exclude:
                 continue
-            rem = r.remaining
+            if (skip_settled and r.status in _SETTLED and r.oid > 0 and not r.aggressive and not r.dry_run
+                    and not r.replaced_by):
+                continue
+            # r.remaining, inlined (this loop runs for every order checked)
+            vf = r.venue_filled_qty
+            f = r.filled_qty
+            rem = r.qty - (vf if vf > f else f)
+            if 0.0 > rem:
+                rem = 0.0
             if r.side > 0:
                 if r.reduce_only:
                     ro_buys += rem
@@ -416,10 +428,10 @@ class Oms:
 
     def headroom(self, symbol_id: int, settled: Sequence[OrderRecord] | None = None) -> tuple[float, float]:
         """(buy, sell) qty that may be added, leaving out the settled passive orders the diff replaces."""
-        if settled is None:
-            settled = self.settled_passive(symbol_id)
-        exclude = frozenset(r.cloid for r in settled)
-        lng, sht = self.exposure(symbol_id, exclude)
+        if settled is None:  # the settled passive orders, told by the same test in the one loop
+            lng, sht = self.exposure(symbol_id, skip_settled=True)
+        else:
+            lng, sht = self.exposure(symbol_id, frozenset(r.cloid for r in settled))
         mx = self.books[symbol_id].max_inv
         return max(mx - lng, 0.0), max(mx + sht, 0.0)
 
@@ -557,12 +569,10 @@ class Oms:
             res.blocked.append(f"{side_name}: malformed target {t.px}x{t.qty}")
             return None
         try:
-            px_str, sz_str = self._wire_strings(symbol_id, t.px, t.qty)
+            (px_str, px), (sz_str, qty) = self._wire(symbol_id, t.px, t.qty)
         except ValueError as exc:
             res.blocked.append(f"{side_name}: cannot format {t.px}x{t.qty}: {exc}")
             return None
-        px = float(px_str)
-        qty = float(sz_str)
         if qty <= 0.0 or abs(px - t.px) > 1e-9 * t.px:
             res.blocked.append(f"{side_name}: {t.px}x{t.qty} is off the price or lot grid")
             return None
@@ -576,7 +586,7 @@ class Oms:
         else:
             extra_buy = extra_sell = 0.0
         if not t.reduce_only:  # a reduce-only order can only bring the position towards 0
-            lng, sht = self.exposure(symbol_id, frozenset(), t.side, qty, False)
+            lng, sht = self.exposure(symbol_id, _NO_CLOIDS, t.side, qty, False)
             worst = lng + extra_buy if t.side > 0 else -(sht - extra_sell)
             if worst > bk.max_inv + _QTY_EPS:
                 res.blocked.append(f"{side_name}: worst-case inventory {worst:g} beyond max {bk.max_inv:g}")
@@ -601,20 +611,22 @@ class Oms:
 
     # ------------------------------------------------------------------ sending
 
-    def _wire_strings(self, symbol_id: int, px: float, qty: float) -> tuple[str, str]:
-        """Price and size as wire strings (rules' formatter), memoised apart: quotes repeat
-        prices and sizes, not always together."""
+    def _wire(self, symbol_id: int, px: float, qty: float) -> tuple[tuple[str, float], tuple[str, float]]:
+        """Price and size as wire strings (rules' formatter) with the float each reads as;
+        memoised apart (quotes repeat prices and sizes, not always together)."""
         pxs = self._px_strs[symbol_id]
         p = pxs.get(px)
         if p is None:
-            p = rules.format_price(px, self.specs[symbol_id].sz_decimals)
+            ps = rules.format_price(px, self.specs[symbol_id].sz_decimals)
+            p = (ps, float(ps))
             if len(pxs) >= 4096:
                 pxs.clear()
             pxs[px] = p
         szs = self._sz_strs[symbol_id]
         z = szs.get(qty)
         if z is None:
-            z = rules.format_size(qty, self.specs[symbol_id].sz_decimals)
+            zs = rules.format_size(qty, self.specs[symbol_id].sz_decimals)
+            z = (zs, float(zs))
             if len(szs) >= 4096:
                 szs.clear()
             szs[qty] = z
@@ -1041,7 +1053,7 @@ class Oms:
     def _set_status(self, r: OrderRecord, status: OrderStatus, now_ns: int, reason: str) -> None:
         if r.status == status:
             return
-        was_terminal = r.terminal
+        was_terminal = r.status in TERMINAL
         self.status_counts[r.status] -= 1
         self.status_counts[status] += 1
         r.status = status
@@ -1072,4 +1084,6 @@ class Oms:
     def _event(self, r: OrderRecord, now_ns: int, reason: str = "") -> None:
         self.events.append(OrderEvent(
             symbol_id=r.symbol_id, ts_ns=now_ns, origin_ts_ns=r.origin_ts_ns, cloid=r.cloid, oid=r.oid,
-            side=r.side, px=r.px, qty=r.qty, filled_qty=r.known_filled, status=int(r.status), reason=reason))
+            side=r.side, px=r.px, qty=r.qty,
+            filled_qty=r.venue_filled_qty if r.venue_filled_qty > r.filled_qty else r.filled_qty,
+            status=int(r.status), reason=reason))

@@ -29,7 +29,7 @@ import msgspec
 
 from mm.execution.config import ExecutionConfig
 from mm.execution.decision import CandidateRecord, DecisionBuilder
-from mm.execution.models import FillModel, QueueValueModel, fill_probs
+from mm.execution.models import FillModel, QueueValueModel, fill_probs, queue_values
 from mm.execution.order_diff import TargetOrder
 from mm.schema import StateSnapshot, Toxicity
 from mm.venues.hyperliquid.rules import MAX_SIG_FIGS, price_decimals
@@ -275,6 +275,27 @@ class CycleInputs:
             v = self._qv_cache[key] = self.qv.queue_value(side, px, rank_frac, self.snap)
         return v
 
+    def queue_values(self, side: int, pxs: list[float], ranks: list[float]) -> list[float]:
+        """:meth:`queue_value` of each (price, rank): answers memoised this cycle are reused,
+        the rest come from one batch call of the model (:func:`models.queue_values`)."""
+        cache = self._qv_cache
+        if not cache:
+            return queue_values(self.qv, side, pxs, ranks, self.snap)
+        out: list[float] = []
+        miss: list[int] = []
+        for i, (px, rank) in enumerate(zip(pxs, ranks)):
+            v = cache.get((side, px, rank))
+            if v is None:
+                miss.append(i)
+                out.append(0.0)
+            else:
+                out.append(v)
+        if miss:
+            vals = queue_values(self.qv, side, [pxs[i] for i in miss], [ranks[i] for i in miss], self.snap)
+            for i, v in zip(miss, vals):
+                out[i] = v
+        return out
+
     def headroom(self, side: int) -> float:
         return self.headroom_buy if side > 0 else self.headroom_sell
 
@@ -360,21 +381,23 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
     qv_min = cfg.min_queue_value_bps
     join = cfg.join_rank_frac
     live_rank_ok = live_px > 0.0 and 0.0 <= live_rank <= 1.0
-    # the fill probabilities of all levels in one call; queue values through the cycle's memo
-    pfs = fill_probs(inp.fill, side, [px for px, _ in levels], cfg.fill_horizon_s, snap)
-    queue_value = inp.queue_value
+    pxs = [px for px, _ in levels]
+    ranks = []
+    for px in pxs:
+        if live_rank_ok and px == live_px:
+            ranks.append(live_rank)
+        elif side * (px - touch) > 0.0:
+            ranks.append(0.0)  # a new, better level: we are its whole queue
+        else:
+            ranks.append(join)
+    # the models answer for all the levels of the side at once
+    qvs = inp.queue_values(side, pxs, ranks)
+    pfs = fill_probs(inp.fill, side, pxs, cfg.fill_horizon_s, snap)
     wide_tol = min_dist - _EPS * mid
-    rows: list[tuple[float, int, float, float, float, float, str]] = []
+    recs: list[CandidateRecord] = []
     best_i = -1
     best_epnl = -math.inf
-    for (px, k), pf in zip(levels, pfs):
-        if live_rank_ok and px == live_px:
-            rank = live_rank
-        elif side * (px - touch) > 0.0:
-            rank = 0.0  # a new, better level: we are its whole queue
-        else:
-            rank = join
-        qv = queue_value(side, px, rank)
+    for (px, k), rank, qv, pf in zip(levels, ranks, qvs, pfs):
         epnl = qv - penalty
         reject = ""
         if not (px < opp - opp_tol if side > 0 else px > opp + opp_tol):
@@ -388,16 +411,14 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
         elif require_positive and not epnl > 0.0:
             reject = "inventory penalty exceeds queue value"
         elif epnl > best_epnl or best_i < 0:
-            best_i = len(rows)
+            best_i = len(recs)
             best_epnl = epnl
-        rows.append((px, k, rank, qv, pf, epnl, reject))
+        recs.append(CandidateRecord(side, px, k, rank, qv, pf, penalty, epnl, False, reject))
     best: CandidateRecord | None = None
-    for i, (px, k, rank, qv, pf, epnl, reject) in enumerate(rows):
-        rec = CandidateRecord(side, px, k, rank, qv, pf, penalty, epnl, i == best_i, reject)
-        if i == best_i:
-            best = rec
-        if b is not None:
-            b.candidates.append(rec)
+    if best_i >= 0:
+        best = recs[best_i] = msgspec.structs.replace(recs[best_i], chosen=True)
+    if b is not None:
+        b.candidates.extend(recs)
     return best
 
 

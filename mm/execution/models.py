@@ -9,7 +9,8 @@ depend on how a model is built:
   Negative means the adverse selection and the fee exceed the spread captured.
 - :class:`FillModel` ``fill_prob(side, px, horizon_s, snap) -> p`` in [0, 1]; a model may
   also offer ``fill_probs(side, pxs, horizon_s, snap)`` (the same answers for several
-  prices in one call), which :func:`fill_probs` uses when present.
+  prices in one call), which :func:`fill_probs` uses when present; likewise
+  ``queue_values(side, pxs, ranks, snap)`` and :func:`queue_values`.
 
 and the baselines that run today (learned models, written elsewhere, satisfy the same
 Protocols and are passed to the engine instead):
@@ -134,6 +135,39 @@ class HeuristicQueueValue:
         rank = (0.0 if rank_frac < 0.0 else 1.0 if rank_frac > 1.0 else rank_frac) if math.isfinite(rank_frac) else 1.0
         return cap - (base + cfg.as_ofi_bps * adverse_ofi + cfg.as_rank_bps * rank) - cfg.maker_fee_bps
 
+    def queue_values(self, side: int, pxs: Sequence[float], ranks: Sequence[float],
+                     snap: StateSnapshot) -> list[float]:
+        """:meth:`queue_value` of each (price, rank) pair, the same arithmetic with the
+        side's terms computed once."""
+        base, ofi_norm, fair, k = self._pre if snap is self._snap else self._prepare(snap)
+        cfg = self.cfg
+        adverse_ofi = -side * ofi_norm
+        adverse_ofi = 0.0 if adverse_ofi < 0.0 else cfg.ofi_clip if adverse_ofi > cfg.ofi_clip else adverse_ofi
+        ofi_term = base + cfg.as_ofi_bps * adverse_ofi
+        as_rank = cfg.as_rank_bps
+        fee = cfg.maker_fee_bps
+        isfinite = math.isfinite
+        out = []
+        for px, rank_frac in zip(pxs, ranks):
+            cap = side * (fair - px) * k
+            if not isfinite(cap):
+                out.append(-1e9)
+                continue
+            rank = (0.0 if rank_frac < 0.0 else 1.0 if rank_frac > 1.0 else rank_frac) if isfinite(rank_frac) else 1.0
+            out.append(cap - (ofi_term + as_rank * rank) - fee)
+        return out
+
+
+def queue_values(model: QueueValueModel, side: int, pxs: Sequence[float], ranks: Sequence[float],
+                 snap: StateSnapshot) -> list[float]:
+    """``model.queue_value`` of each (price, rank) pair: the model's own ``queue_values``
+    when it has one, else one call per pair."""
+    batch = getattr(model, "queue_values", None)
+    if batch is not None:
+        out: list[float] = batch(side, pxs, ranks, snap)
+        return out
+    return [model.queue_value(side, px, rank, snap) for px, rank in zip(pxs, ranks)]
+
 
 class ExpFillModel:
     """The symmetric baseline ``P = 1 - exp(-kappa * exp(-delta/delta_char) * T)``.
@@ -197,6 +231,10 @@ class QueueValueBySymbol:
 
     def queue_value(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
         return self.models.get(snap.symbol_id, self.fallback).queue_value(side, px, rank_frac, snap)
+
+    def queue_values(self, side: int, pxs: Sequence[float], ranks: Sequence[float],
+                     snap: StateSnapshot) -> list[float]:
+        return queue_values(self.models.get(snap.symbol_id, self.fallback), side, pxs, ranks, snap)
 
 
 class FillModelBySymbol:

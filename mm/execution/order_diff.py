@@ -113,9 +113,23 @@ def diff_orders(
                 new.append(t)
             else:
                 side_targets.append(t)
-        if not side_live and not side_targets:
+        n_live = len(side_live)
+        n_targets = len(side_targets)
+        # the usual cases first (at most one quote per side), as the general path decides them
+        if n_live <= 1 and n_targets <= 1:
+            if n_live == 0:
+                new.extend(side_targets)
+            elif n_targets == 0:
+                cancel.append(side_live[0].cloid)
+            elif within_tolerance(side_live[0], side_targets[0], tick_of, px_tolerance_ticks, qty_tolerance_frac):
+                keep.append(side_live[0].cloid)
+            elif abs(side_live[0].px - side_targets[0].px) < math.inf:
+                modify.append(Modify(side_live[0].cloid, side_targets[0]))
+            else:  # a price that is not a number: no closest order to take over
+                new.append(side_targets[0])
+                cancel.append(side_live[0].cloid)
             continue
-        used = [False] * len(side_live)
+        used = [False] * n_live
         owner = _max_tolerance_matching(side_live, side_targets, tick_of, px_tolerance_ticks, qty_tolerance_frac)
         unmatched: list[TargetOrder] = []
         matched_targets = {ti for ti in owner if ti >= 0}
