@@ -256,9 +256,10 @@ class RiskAuthority(InputJournal):
         self.last_update_ns = start_ns
         self._wall_offset_ns = 0
         self._stale_since_ns: dict[int, int] = {}
-        # Symbols whose market data has been seen at least once. Before its first data a symbol
-        # is still starting (nothing can be quoted without a snapshot), not stale: a venue or feed
-        # slow to come up must not hold the group in Red for the level's whole dwell.
+        # Symbols whose feed has reported data (a FeedStale(stale=False): the feed sends one on a
+        # symbol's first message and on every recovery, in order with its stale events). Before
+        # that a symbol is still starting (nothing can be quoted without a snapshot), not stale:
+        # a venue or feed slow to come up must not hold the group in Red for the level's dwell.
         self._live_symbols: set[int] = set()
         self._cascade: set[int] = set()
         self.reconcile_mismatch = False
@@ -345,9 +346,7 @@ class RiskAuthority(InputJournal):
 
     @journaled
     def on_mark(self, symbol_id: int, mid_px: float, now_ns: int | None = None) -> None:
-        """The mid of a symbol (market data: the symbol is live). With ``now_ns``, fills whose
-        markout horizon has passed resolve."""
-        self._live_symbols.add(symbol_id)
+        """The mid of a symbol. With ``now_ns``, fills whose markout horizon has passed resolve."""
         self.positions.mark(symbol_id, mid_px)
         if now_ns is not None:
             self.shadow_engine.on_mark(symbol_id, mid_px, now_ns)

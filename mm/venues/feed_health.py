@@ -136,13 +136,16 @@ class StaleDetector:
     """Per-symbol silence detector.
 
     ``on_message(symbol_id, now_ns)`` marks a symbol alive; it returns a ``FeedStale`` with
-    ``stale=False`` (and the silence it ended) when the symbol had been declared stale.
+    ``stale=False`` (and the silence it ended) when the symbol had been declared stale, and
+    also on the symbol's first message since ``reset``: consumers learn that its data has
+    started, in order with the stale events (a consumer can tell "not started yet" from
+    "stale" without racing another channel).
     ``check(now_ns)`` returns one ``FeedStale`` per symbol that has just crossed
     ``stale_after_ns`` of silence; it is not repeated until the symbol has spoken again.
     The silence clock of every symbol starts at ``reset(now_ns)``.
     """
 
-    __slots__ = ("_is_stale", "_last_ns", "stale_after_ns", "venue")
+    __slots__ = ("_is_stale", "_last_ns", "_spoken", "stale_after_ns", "venue")
 
     def __init__(self, venue: int, symbol_ids: Iterable[int], stale_after_ns: int) -> None:
         if stale_after_ns <= 0:
@@ -151,20 +154,23 @@ class StaleDetector:
         self.stale_after_ns = stale_after_ns
         self._last_ns: dict[int, int] = {int(s): 0 for s in symbol_ids}
         self._is_stale: dict[int, bool] = dict.fromkeys(self._last_ns, False)
+        self._spoken: dict[int, bool] = dict.fromkeys(self._last_ns, False)
 
     def reset(self, now_ns: int) -> None:
         """Start every symbol's silence clock at ``now_ns`` (call once when the feed starts)."""
         for s in self._last_ns:
             self._last_ns[s] = now_ns
             self._is_stale[s] = False
+            self._spoken[s] = False
 
     def on_message(self, symbol_id: int, now_ns: int) -> FeedStale | None:
         last = self._last_ns.get(symbol_id)
         if last is None:
             return None
         self._last_ns[symbol_id] = now_ns
-        if self._is_stale[symbol_id]:
+        if self._is_stale[symbol_id] or not self._spoken[symbol_id]:
             self._is_stale[symbol_id] = False
+            self._spoken[symbol_id] = True
             return FeedStale(self.venue, symbol_id, now_ns, now_ns - last, False)
         return None
 

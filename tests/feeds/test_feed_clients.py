@@ -146,14 +146,16 @@ def test_hl_feed_silence_emits_feed_stale_then_recovery() -> None:
             feed = HyperliquidFeed(f"ws://127.0.0.1:{port}/ws", {"BTC": 0}, events.append,
                                    stale_after_ms=150, tick_ms=10, backoff=Backoff(**FAST_BACKOFF))
             task = asyncio.create_task(feed.run())
-            await wait_until(lambda: any(isinstance(e, FeedStale) for e in events), "stale")
+            await wait_until(lambda: any(isinstance(e, FeedStale) and e.stale for e in events), "stale")
             srv.go.set()
             await wait_until(lambda: sum(isinstance(e, BookSnapshot) for e in events) >= 2, "recovered")
             feed.stop()
             await task
         kinds = [(type(e).__name__, getattr(e, "stale", None)) for e in events]
-        assert kinds == [("BookSnapshot", None), ("FeedStale", True), ("FeedStale", False), ("BookSnapshot", None)]
-        stale = [e for e in events if isinstance(e, FeedStale)]
+        # the first message announces that the symbol's data has started (stale=False), in order
+        assert kinds == [("FeedStale", False), ("BookSnapshot", None), ("FeedStale", True), ("FeedStale", False),
+                         ("BookSnapshot", None)]
+        stale = [e for e in events if isinstance(e, FeedStale)][1:]
         assert stale[0].symbol_id == 0 and stale[0].silent_ns >= 150 * NS_PER_MS
         assert stale[1].silent_ns >= stale[0].silent_ns
         assert srv.connections == 1

@@ -40,6 +40,8 @@ def test_stale_detector_once_per_episode_and_recovery() -> None:
     d = StaleDetector(Venue.HYPERLIQUID, [0, 1], stale_after_ns=100)
     d.reset(1_000)
     assert d.check(1_050) == []
+    # the first message since reset announces that the symbol's data has started
+    assert d.on_message(0, 1_060) == FeedStale(int(Venue.HYPERLIQUID), 0, 1_060, 60, False)
     assert d.on_message(0, 1_060) is None
     out = d.check(1_100)
     assert out == [FeedStale(int(Venue.HYPERLIQUID), 1, 1_100, 100, True)]

@@ -242,7 +242,7 @@ def test_kill_switch_tripped_elsewhere_then_reset() -> None:
     assert ack == Ack.REFUSED
     # and the operator's clear-kill over the command ring
     b = authority()
-    b.on_mark(0, 100.0)
+    b.on_feed_stale(0, False, 0, 0)  # the feed's first data
     b.on_feed_stale(0, True, 70 * S, 70 * S)
     b.control_state(70 * S)
     assert b.safety == SafetyLevel.KILL
@@ -254,7 +254,7 @@ def test_kill_switch_tripped_elsewhere_then_reset() -> None:
 def test_state_survives_a_restart() -> None:
     a = authority()
     a.on_command(cmd(S, "promote", reason="r", force=True), 0)
-    a.on_mark(0, 100.0)
+    a.on_feed_stale(0, False, 0, 0)  # the feed's first data
     a.on_feed_stale(0, True, 61 * S, 100 * S)
     a.control_state(100 * S)
     assert a.safety == SafetyLevel.KILL
@@ -271,7 +271,7 @@ def test_state_survives_a_restart() -> None:
 
 def test_stale_data_reconciliation_and_models_escalate() -> None:
     a = authority()
-    a.on_mark(1, 2_000.0)
+    a.on_feed_stale(1, False, 0, 0)  # the feed's first data
     a.on_feed_stale(1, True, 2 * S, 10 * S)
     assert a.control_state(10 * S).safety_level == SafetyLevel.GREEN
     assert a.control_state(13 * S + 1).safety_level == SafetyLevel.RED  # stale > 5 s
@@ -326,9 +326,11 @@ def test_status_shows_level_components_and_criteria() -> None:
 
 def test_a_symbol_without_its_first_data_is_starting_not_stale() -> None:
     """A venue or feed slow to come up: silence before a symbol's first data does not escalate
-    (nothing is quoted without a snapshot); once the symbol has spoken, silence does."""
+    (nothing is quoted without a snapshot), even when a snapshot (another channel) arrives
+    before the feed's first-data event; once the symbol has spoken, silence does."""
     a = authority()
     a.on_feed_stale(1, True, 8 * S, 8 * S)
+    a.on_mark(1, 2_000.0, 9 * S)
     assert a.control_state(20 * S).safety_level == SafetyLevel.GREEN
     assert a.status(20 * S)["awaiting_first_data"] == [1] and a.status(20 * S)["stale_symbols"] == []
     a.on_feed_stale(1, False, 0, 21 * S)  # first data
