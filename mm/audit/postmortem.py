@@ -99,6 +99,16 @@ class PostmortemPolicy:
         return Trigger(kind=kind, level=level, prev_level=prev, reason=reason, ts_ns=now_ns, wall_ns=wall_ns)
 
 
+def split_control_reason(reason: str) -> tuple[str, str]:
+    """A ControlState reason, ``"<last exposure event> | safety LEVEL: <why>"``, as
+    (exposure event, safety why); a reason without the safety part is all safety."""
+    head, sep, tail = reason.partition(" | safety ")
+    if not sep:
+        return "", reason
+    _, colon, why = tail.partition(": ")
+    return head, (why if colon else tail)
+
+
 def redact(obj: Any) -> Any:
     """A copy of a JSON-like value with the value of every secret-looking key blanked."""
     if isinstance(obj, Mapping):
@@ -160,7 +170,8 @@ def summary_markdown(trig: Trigger, state: Mapping[str, Any], n_records: int, mi
         lines.append(f"Kill switch tripped: {trig.reason or '(no reason given)'}")
     else:
         lines.append(f"Safety escalated {level_name(SAFETY_NAMES, trig.prev_level) if trig.prev_level >= 0 else '(first seen)'}"
-                     f" -> {trig.level_name}: {trig.reason or '(no reason given)'}")
+                     f" -> {trig.level_name}: {split_control_reason(trig.reason)[1] or '(no reason given)'}")
+    exposure_note, safety_reason = split_control_reason(str(lv.get("control_reason", "")))
     lines += [
         "",
         f"Run {state.get('run_id', '?')}, mode {state.get('run_mode', '?')}, symbols "
@@ -168,9 +179,10 @@ def summary_markdown(trig: Trigger, state: Mapping[str, Any], n_records: int, mi
         "",
         "## State at the trigger",
         "",
-        f"- safety: {lv.get('safety_name', '-')} ({lv.get('control_reason', '')})",
+        f"- safety: {lv.get('safety_name', '-')} ({safety_reason})",
         f"- exposure: {lv.get('exposure_name', '-')}, size x{_num(lv.get('size_multiplier'))}, "
-        f"spread x{_num(lv.get('spread_multiplier'))}, reduce-only {lv.get('reduce_only', '-')}",
+        f"spread x{_num(lv.get('spread_multiplier'))}, reduce-only {lv.get('reduce_only', '-')}"
+        + (f" (last exposure event: {exposure_note})" if exposure_note and exposure_note != "start" else ""),
         f"- confidence: overall {_num(conf.get('overall'))} (model {_num(conf.get('model'))}, execution "
         f"{_num(conf.get('execution'))}, safety {_num(conf.get('safety'))})",
         f"- kill switch: {'TRIPPED by ' + str(ks.get('who', '')) + ': ' + str(ks.get('reason', '')) if ks.get('tripped') else 'armed'}",

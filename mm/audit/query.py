@@ -214,7 +214,7 @@ def summarize(records: Iterable[CycleDecisionRecord]) -> Summary:
         s.last_wall_ns = max(s.last_wall_ns, r.wall_ns)
         modes[r.mode_name] += 1
         syms[r.symbol or str(r.symbol_id)] += 1
-        safety[level_name(SAFETY_NAMES, r.safety_level)] += 1
+        safety["none yet" if r.safety_level < 0 else level_name(SAFETY_NAMES, r.safety_level)] += 1
         s.orders_placed += len(r.orders_placed)
         s.orders_modified += len(r.orders_modified)
         s.orders_cancelled += len(r.orders_cancelled)

@@ -131,3 +131,12 @@ def test_forced_red_writes_a_bundle_with_the_last_minutes(tmp_path: Path) -> Non
     # a second bundle with the same name does not overwrite the first
     again = write_bundle(tmp_path / "postmortems", bundle, cfg)
     assert again != path and again.exists() and path.exists()
+
+
+def test_control_reason_split_for_the_summary() -> None:
+    from mm.audit.postmortem import split_control_reason
+
+    assert split_control_reason("promotion refused: no evidence | safety KILL: kill switch tripped: end") == (
+        "promotion refused: no evidence", "kill switch tripped: end")
+    assert split_control_reason("start | safety GREEN: start") == ("start", "start")
+    assert split_control_reason("no separator") == ("", "no separator")
