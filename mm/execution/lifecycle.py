@@ -585,9 +585,31 @@ class Oms:
             extra_sell = sum(r.qty for r in pending if r.side < 0 and not r.reduce_only)
         else:
             extra_buy = extra_sell = 0.0
+        # what exposure() and passive_notional() would sum, in one pass over the live orders
+        buys = sells = ro_buys = ro_sells = passive = 0.0
+        for r in bk.live.values():
+            vf = r.venue_filled_qty
+            f = r.filled_qty
+            rem = r.qty - (vf if vf > f else f)
+            if 0.0 > rem:
+                rem = 0.0
+            if r.side > 0:
+                if r.reduce_only:
+                    ro_buys += rem
+                else:
+                    buys += rem
+            elif r.reduce_only:
+                ro_sells += rem
+            else:
+                sells += rem
+            if not r.aggressive:
+                passive += r.px * rem
         if not t.reduce_only:  # a reduce-only order can only bring the position towards 0
-            lng, sht = self.exposure(symbol_id, _NO_CLOIDS, t.side, qty, False)
-            worst = lng + extra_buy if t.side > 0 else -(sht - extra_sell)
+            pos = bk.position + bk.fill_adj
+            if t.side > 0:
+                worst = pos + (buys + qty) + min(ro_buys, max(-pos, 0.0)) + extra_buy
+            else:
+                worst = -(pos - (sells + qty) - min(ro_sells, max(pos, 0.0)) - extra_sell)
             if worst > bk.max_inv + _QTY_EPS:
                 res.blocked.append(f"{side_name}: worst-case inventory {worst:g} beyond max {bk.max_inv:g}")
                 return None
@@ -599,7 +621,7 @@ class Oms:
                 res.blocked.append(f"{side_name}: an aggressive order is already in flight")
                 return None
         else:
-            notional = self.passive_notional(symbol_id) + px * qty
+            notional = passive + px * qty
             notional += sum(r.px * r.qty for r in pending if not r.aggressive)
             if notional > self.ocfg.max_outstanding_passive_usd + 1e-9:
                 res.blocked.append(f"{side_name}: outstanding passive {notional:.2f} beyond the maximum")

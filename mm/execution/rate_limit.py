@@ -75,8 +75,10 @@ class RateLimiter:
 
     def check_exchange(self, n_items: int, is_cancel: bool, now_ns: int) -> str | None:
         """None when an exchange action may be sent now, else why not (nothing is charged)."""
-        w = self.exchange_weight(n_items)
-        if self.ip_weight_used(now_ns) + w > self._ip_limit(not is_cancel):
+        return self._check(n_items, is_cancel, now_ns, 1 + max(n_items, 0) // self.cfg.batch_weight_step)
+
+    def _check(self, n_items: int, is_cancel: bool, now_ns: int, weight: int) -> str | None:
+        if self.ip_weight_used(now_ns) + weight > self._ip_limit(not is_cancel):
             return "ip weight limit" + ("" if is_cancel else " (cancel reserve)")
         limit = self.cancel_cap() if is_cancel else self.order_cap()
         if self.address_used + max(n_items, 1) > limit:
@@ -85,11 +87,13 @@ class RateLimiter:
 
     def try_exchange(self, n_items: int, is_cancel: bool, now_ns: int) -> str | None:
         """Check and, when allowed, charge an exchange action; the refusal reason otherwise."""
-        why = self.check_exchange(n_items, is_cancel, now_ns)
+        weight = 1 + max(n_items, 0) // self.cfg.batch_weight_step  # exchange_weight(n_items)
+        why = self._check(n_items, is_cancel, now_ns, weight)
         if why is not None:
             self.refused += 1
             return why
-        self._charge_ip(self.exchange_weight(n_items), now_ns)
+        self._window.append((now_ns, weight))
+        self.ip_used += weight
         self.address_used += max(n_items, 1)
         return None
 
