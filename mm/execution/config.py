@@ -283,6 +283,8 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             the Toxic move's direction (kept for the rest of the Toxic episode), > 0.
         toxic_dir_flip_skew_bps: bps, |skew| against the kept direction at or above which the
             direction turns within a Toxic episode (>= toxic_dir_min_skew_bps).
+        toxic_exit_min_edge_bps: bps, the TakerExit against the move is taken only when
+            |lead-lag skew| - half spread - taker fee >= this (else Flat, holding), finite.
         toxic_exit_urgency: urgency of the TakerExit against the move, in [0, 1].
         toxic_exit_clip_frac: that TakerExit's IOC is clipped at the larger of the taker
             clip and this fraction of the maximum inventory, in [0, 1].
@@ -349,6 +351,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     toxic_follow_direction: bool = True
     toxic_dir_min_skew_bps: float = 0.5
     toxic_dir_flip_skew_bps: float = 5.0
+    toxic_exit_min_edge_bps: float = 0.0
     toxic_exit_urgency: float = 1.0
     toxic_exit_clip_frac: float = 1.0
     toxic_reduce_urgency: float = 0.8
@@ -387,6 +390,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
                      "baseline_sigma_bps", "fill_horizon_s"):
             _require(_pos(getattr(self, name)), name, "must be finite and > 0")
         _require(0 <= self.default_sz_decimals <= 8, "default_sz_decimals", "must be in [0, 8]")
+        _require(_fin(self.toxic_exit_min_edge_bps), "toxic_exit_min_edge_bps", "must be finite")
         _require(_pos(self.toxic_dir_min_skew_bps), "toxic_dir_min_skew_bps", "must be finite and > 0")
         _require(_fin(self.toxic_dir_flip_skew_bps) and self.toxic_dir_flip_skew_bps >= self.toxic_dir_min_skew_bps,
                  "toxic_dir_flip_skew_bps", "must be finite and >= toxic_dir_min_skew_bps")

@@ -14,7 +14,8 @@ Mode selection, in this order (every threshold is ``ExecutionConfig``):
    skew's sign once ``|skew| >= toxic_dir_min_skew_bps``, remembered for the rest of the
    Toxic episode, turned only by ``|skew| >= toxic_dir_flip_skew_bps``): inventory *with* the move -> Flat (cancel everything, keep the position:
    selling it into a move that runs our way gives the gain away); inventory *against* the
-   move -> TakerExit{toxic_exit_urgency} (a reduce-only IOC, clipped at ``max(taker clip,
+   move -> TakerExit{toxic_exit_urgency} once the lead's skew beats the exit's cost (half
+   spread + taker fee + ``toxic_exit_min_edge_bps``; Flat until then) (a reduce-only IOC, clipped at ``max(taker clip,
    toxic_exit_clip_frac * max)`` so that one IOC usually sheds it all: the cascade's
    one-sided flow will not take resting reduce-only quotes, or only after the move has
    gone through them); direction unknown (or ``toxic_follow_direction`` off) -> InventoryReduce
@@ -166,6 +167,18 @@ def toxic_move_direction(inp: CycleInputs, state: SymbolState) -> int:
     return state.toxic_dir
 
 
+def toxic_exit_pays(inp: CycleInputs) -> bool:
+    """Whether the lead's expected move (``|skew|``) beats the exit's cost: half the spread
+    plus the taker fee plus ``toxic_exit_min_edge_bps``. Below it holding is cheaper in
+    expectation (a false alarm's small skew would otherwise buy a taker fee every time)."""
+    snap = inp.snap
+    skew = inp.lead_lag_skew_bps
+    if not (math.isfinite(skew) and snap.mid_px > 0.0):
+        return False
+    half_spread_bps = (snap.best_ask - snap.best_bid) / snap.mid_px * 1e4 / 2.0
+    return abs(skew) - half_spread_bps - inp.cfg.models.taker_fee_bps >= inp.cfg.toxic_exit_min_edge_bps
+
+
 def select_mode(inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> None:
     """Choose this cycle's mode (seed 000 §2.5.2 step 4) into ``b`` and ``state``."""
     cfg = inp.cfg
@@ -184,6 +197,9 @@ def select_mode(inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> Non
                    urgency=cfg.toxic_reduce_urgency)
         elif move * inv > 0.0:
             _enter(state, b, now, ExecMode.FLAT, "toxic, inventory with the move: hold it, quote nothing")
+        elif not toxic_exit_pays(inp):
+            _enter(state, b, now, ExecMode.FLAT, "toxic, inventory against the move, exit costs more than the "
+                   "expected move: hold it, quote nothing")
         else:
             _enter(state, b, now, ExecMode.TAKER_EXIT, "toxic, inventory against the move: exit",
                    direction=move, urgency=cfg.toxic_exit_urgency, timeout_ms=cfg.taker_timeout_ms)

@@ -59,6 +59,11 @@ def apply_overrides(cfg: ExecutionConfig, sets: Sequence[str]) -> ExecutionConfi
     return msgspec.convert(d, ExecutionConfig)
 
 
+def _bps(rate: float) -> float:
+    """A fee rate in bps for the report, rounded off float noise (1.5, not 1.5000000000000002)."""
+    return round(rate * 1e4, 10)
+
+
 def run_one(events: Sequence[object], coins: Sequence[CoinSpec], rcfg: ReplayConfig, ecfg: ExecutionConfig,
             trade_from_ns: int | None, models: ReplayModels | None = None) -> tuple[ReplayEngine, ReplayResult]:
     eng = ReplayEngine(coins, rcfg, ecfg, models)
@@ -77,14 +82,14 @@ def run_suite(events: Sequence[object], coins: Sequence[CoinSpec], *, policies: 
             rc = msgspec.structs.replace(rcfg, fee_tier=tier)
             _, res = run_one(events, coins, rc, msgspec.structs.replace(ecfg, policy=pol), trade_from_ns, models)
             runs[f"{pol}@{tier}"] = {
-                "policy": pol, "fee_tier": tier, "maker_bps": rates.maker * 1e4, "taker_bps": rates.taker * 1e4,
-                "events": res.n_events, "metrics": compute(res, labels, len(coins), maker_bps=rates.maker * 1e4),
+                "policy": pol, "fee_tier": tier, "maker_bps": _bps(rates.maker), "taker_bps": _bps(rates.taker),
+                "events": res.n_events, "metrics": compute(res, labels, len(coins), maker_bps=_bps(rates.maker)),
             }
     doc: dict[str, Any] = {"coins": [c.name for c in coins], "meta": dict(meta or {}), "runs": runs}
     doc["meta"].update({"seed": rcfg.seed, "md_latency": rcfg.md_latency, "order_latency": rcfg.order_latency,
                         "cancel_latency": rcfg.cancel_latency, "response_latency": rcfg.response_latency,
                         "overrides": list(sets),
-                        "fee_tiers": {t: {"maker_bps": fee_rates_of(t).maker * 1e4, "taker_bps": fee_rates_of(t).taker * 1e4}
+                        "fee_tiers": {t: {"maker_bps": _bps(fee_rates_of(t).maker), "taker_bps": _bps(fee_rates_of(t).taker)}
                                       for t in fee_tiers}})
     if decisions_diff:
         doc["decision_diff"] = decision_diff(events, coins, rcfg=msgspec.structs.replace(rcfg, fee_tier=fee_tiers[0]),

@@ -37,6 +37,7 @@ def test_defaults_are_valid_and_match_hyperliquid_rules() -> None:
         (ExecutionConfig, "toxic_dir_min_skew_bps", 0.0),
         (ExecutionConfig, "toxic_dir_flip_skew_bps", 0.1),
         (ExecutionConfig, "toxic_exit_urgency", 1.5),
+        (ExecutionConfig, "toxic_exit_min_edge_bps", float("nan")),
         (ExecutionConfig, "toxic_exit_clip_frac", -0.1),
         (ExecutionConfig, "taker_gap_frac", -0.1),
         (ExecutionConfig, "p_fill_min", 1.0),

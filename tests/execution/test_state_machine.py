@@ -74,9 +74,12 @@ def test_toxic_while_holding_with_the_move_is_flat_and_keeps_the_position(invent
     assert "with the move" in b.mode_reason
 
 
-@pytest.mark.parametrize("inventory,skew", [(2.5, -2.0), (-2.5, 2.0)])
+TIGHT = snap(99.9, 100.0, toxic_prob=0.0, sigma_ewma=0.2)  # one tick: half spread 5 bps, exit cost 9.5 bps
+
+
+@pytest.mark.parametrize("inventory,skew", [(2.5, -12.0), (-2.5, 12.0)])
 def test_toxic_while_holding_against_the_move_exits_at_once_with_one_ioc(inventory: float, skew: float) -> None:
-    b, out = run(inputs(toxicity=Toxicity.TOXIC, inventory=inventory, lead_lag_skew_bps=skew))
+    b, out = run(inputs(TIGHT, toxicity=Toxicity.TOXIC, inventory=inventory, lead_lag_skew_bps=skew))
     assert b.mode == ExecMode.TAKER_EXIT and b.urgency == 1.0
     assert len(out) == 1
     t = out[0]
@@ -84,25 +87,34 @@ def test_toxic_while_holding_against_the_move_exits_at_once_with_one_ioc(invento
     assert abs(t.qty - 2.5) < 1e-9  # the whole position, past the 2.0 taker clip (toxic_exit_clip_frac 1 x max 3)
 
 
+def test_toxic_against_the_move_holds_flat_while_the_exit_costs_more_than_the_move() -> None:
+    b, out = run(inputs(TIGHT, toxicity=Toxicity.TOXIC, inventory=2.5, lead_lag_skew_bps=-9.0))  # < 5 + 4.5
+    assert b.mode == ExecMode.FLAT and out == [] and "exit costs more" in b.mode_reason
+    b, _ = run(inputs(TIGHT, cfg=config(toxic_exit_min_edge_bps=-1.0), toxicity=Toxicity.TOXIC, inventory=2.5,
+                      lead_lag_skew_bps=-9.0))
+    assert b.mode == ExecMode.TAKER_EXIT
+
+
 def test_toxic_exit_clip_frac_zero_keeps_the_taker_clip() -> None:
-    _, out = run(inputs(cfg=config(toxic_exit_clip_frac=0.0), toxicity=Toxicity.TOXIC, inventory=2.5,
-                        lead_lag_skew_bps=-2.0))
+    _, out = run(inputs(TIGHT, cfg=config(toxic_exit_clip_frac=0.0), toxicity=Toxicity.TOXIC, inventory=2.5,
+                        lead_lag_skew_bps=-12.0))
     assert len(out) == 1 and abs(out[0].qty - 2.0) < 1e-9
 
 
 def test_toxic_move_direction_is_kept_for_the_episode_and_turned_only_by_a_large_skew() -> None:
     st_ = SymbolState()
-    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=0.3), st_)
-    assert b.mode == ExecMode.INVENTORY_REDUCE and st_.toxic_dir == 0  # below toxic_dir_min_skew_bps
-    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=1.0), st_)
-    assert b.mode == ExecMode.FLAT and st_.toxic_dir == 1
-    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=0.0), st_)  # the skew faded
-    assert b.mode == ExecMode.FLAT
-    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=-4.0), st_)  # the end's overshoot
-    assert b.mode == ExecMode.FLAT and st_.toxic_dir == 1
-    b, _ = run(inputs(toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=-6.0), st_)  # >= flip threshold
-    assert b.mode == ExecMode.TAKER_EXIT and st_.toxic_dir == -1
-    run(inputs(inventory=1.0), st_)  # the episode ends
+
+    def step(skew: float) -> ExecMode:
+        b, _ = run(inputs(TIGHT, toxicity=Toxicity.TOXIC, inventory=1.0, lead_lag_skew_bps=skew), st_)
+        return b.mode
+
+    assert step(0.3) == ExecMode.INVENTORY_REDUCE and st_.toxic_dir == 0  # below toxic_dir_min_skew_bps
+    assert step(1.0) == ExecMode.FLAT and st_.toxic_dir == 1
+    assert step(0.0) == ExecMode.FLAT  # the skew faded: the direction is kept
+    assert step(-4.0) == ExecMode.FLAT and st_.toxic_dir == 1  # the end's overshoot, below the flip threshold
+    assert step(-6.0) == ExecMode.FLAT and st_.toxic_dir == -1  # turned, but an exit costs 9.5 bps
+    assert step(-12.0) == ExecMode.TAKER_EXIT
+    run(inputs(TIGHT, inventory=1.0), st_)  # the episode ends
     assert st_.toxic_dir == 0
 
 
