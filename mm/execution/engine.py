@@ -512,13 +512,13 @@ class ExecutionEngine:
                 rank_ask = snap.queue_rank_ask if r.px == snap.best_ask else -1.0
         size_mult = ctrl.size_multiplier if math.isfinite(ctrl.size_multiplier) else 0.0
         spread_mult = ctrl.spread_multiplier if math.isfinite(ctrl.spread_multiplier) else 1.0
-        inp = CycleInputs(
-            cfg=cfg, spec=view.spec, grid=view.grid, snap=snap, now_ns=now_ns, qv=self.qv, fill=self.fill,
-            inventory=inventory, max_inv=max_inv, quote_qty=quote, taker_clip_qty=taker_clip,
-            reduce_clip_qty=reduce_clip, size_mult=max(size_mult, 0.0), spread_mult=max(spread_mult, 1.0),
-            target=target, toxicity=toxicity, toxic_prob=toxic_prob, lead_lag_skew_bps=skew,
-            headroom_buy=hb, headroom_sell=hs, min_notional_usd=cfg.oms.min_notional_usd,
-            live_bid_px=live_bid, live_bid_rank=rank_bid, live_ask_px=live_ask, live_ask_rank=rank_ask,
+        inp = CycleInputs(  # positional, in the order of CycleInputs.__init__ (named below)
+            cfg, view.spec, view.grid, snap, now_ns, self.qv, self.fill,
+            inventory, max_inv, quote, taker_clip,  # inventory, max_inv, quote_qty, taker_clip_qty
+            reduce_clip, max(size_mult, 0.0), max(spread_mult, 1.0),  # reduce_clip_qty, size_mult, spread_mult
+            target, toxicity, toxic_prob, skew,  # target, toxicity, toxic_prob, lead_lag_skew_bps
+            hb, hs, cfg.oms.min_notional_usd,  # headroom_buy, headroom_sell, min_notional_usd
+            live_bid, rank_bid, live_ask, rank_ask,  # live_bid_px, live_bid_rank, live_ask_px, live_ask_rank
         )
         inp.safe_target = safe_target(target, max_inv, snap.sigma_realized_1m, cfg.baseline_sigma_bps)
         return inp

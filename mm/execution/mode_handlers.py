@@ -197,9 +197,8 @@ class CycleInputs:
         "toxicity",
     )
 
-    def __init__(
+    def __init__(  # positional too: the engine builds one per cycle (keywords cost ~1 us)
         self,
-        *,
         cfg: ExecutionConfig,
         spec: SymbolSpec,
         grid: PriceGrid,
@@ -431,10 +430,11 @@ def handle_maker(inp: CycleInputs, b: DecisionBuilder) -> list[TargetOrder]:
         eval_qty = qty if qty > 0.0 else inp.grid.floor_qty(inp.quote_qty)
         best = maker_candidates(inp, side, eval_qty, b)
         if best is None:
-            b.reason(f"{'bid' if side > 0 else 'ask'}: no candidate qualifies")
+            b.reasons.append("bid: no candidate qualifies" if side > 0 else "ask: no candidate qualifies")
             continue
         if qty <= 0.0:
-            b.reason(f"{'bid' if side > 0 else 'ask'}: size 0 (size multiplier or headroom)")
+            b.reasons.append("bid: size 0 (size multiplier or headroom)" if side > 0
+                             else "ask: size 0 (size multiplier or headroom)")
             continue
         if not inp.notional_ok(best.px, qty):
             b.reason(f"{'bid' if side > 0 else 'ask'}: {qty} below the minimum notional")

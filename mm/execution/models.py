@@ -205,9 +205,16 @@ class ExpFillModel:
             if not isfinite(px):
                 out.append(0.0)
                 continue
-            delta_bps = max(side * (mid - px) / mid * 1e4, 0.0)
+            # max(., 0.0) and min(., 1.0) as builtins.max/min decide them, without the calls
+            delta_bps = side * (mid - px) / mid * 1e4
+            if 0.0 > delta_bps:
+                delta_bps = 0.0
             p = 1.0 - exp(-(kappa * exp(-delta_bps / dc)) * horizon_s)
-            out.append(min(max(p, 0.0), 1.0))
+            if 0.0 > p:
+                p = 0.0
+            if 1.0 < p:
+                p = 1.0
+            out.append(p)
         return out
 
 

@@ -1,0 +1,59 @@
+"""The decision path's shortcuts give the answers of the plain forms, bit for bit.
+
+Batch model calls (``fill_probs``, ``queue_values``) against one call per price, and the
+memoised grid steps against a fresh grid's, including non-finite and out-of-range inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mm.execution.mode_handlers import PriceGrid
+from mm.execution.models import ExpFillModel, HeuristicQueueValue, fill_probs, queue_values
+from tests.execution.helpers import snap
+
+QV = HeuristicQueueValue()
+FILL = ExpFillModel()
+
+prices = st.one_of(st.floats(99.0, 101.0), st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0]))
+ranks = st.one_of(st.floats(-0.5, 1.5), st.sampled_from([math.nan, math.inf, -math.inf]))
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
+
+
+@given(st.sampled_from([1, -1]), st.lists(prices, max_size=6), st.sampled_from([1.0, 0.25, 0.0, -1.0, math.nan]),
+       st.sampled_from([100.0, 0.0, math.nan]), st.floats(-30.0, 30.0))
+def test_fill_probs_are_fill_prob_per_price(side: int, pxs: list[float], horizon_s: float, mid: float,
+                                            ofi: float) -> None:
+    s = snap(mid_px=mid, ofi_500ms=ofi)
+    want = [FILL.fill_prob(side, px, horizon_s, s) for px in pxs]
+    assert _same(FILL.fill_probs(side, pxs, horizon_s, s), want)
+    assert _same(fill_probs(FILL, side, pxs, horizon_s, s), want)
+
+
+@given(st.sampled_from([1, -1]), st.lists(st.tuples(prices, ranks), max_size=6), st.floats(-50.0, 50.0),
+       st.floats(0.0, 1.0), st.sampled_from([0.1, 0.5, math.nan]))
+def test_queue_values_are_queue_value_per_level(side: int, levels: list[tuple[float, float]], ofi: float,
+                                                toxic_prob: float, microprice: float) -> None:
+    s = snap(ofi_500ms=ofi, toxic_prob=toxic_prob, microprice=100.0 + microprice)
+    pxs = [px for px, _ in levels]
+    rks = [r for _, r in levels]
+    want = [HeuristicQueueValue().queue_value(side, px, r, s) for px, r in levels]
+    assert _same(QV.queue_values(side, pxs, rks, s), want)
+    assert _same(queue_values(QV, side, pxs, rks, s), want)
+
+
+@given(st.lists(st.floats(0.5, 200_000.0), min_size=1, max_size=20), st.integers(0, 5), st.integers(0, 3))
+def test_memoised_grid_steps_are_a_fresh_grids(pxs: list[float], szd: int, n: int) -> None:
+    g = PriceGrid(szd)
+    for _ in range(2):  # the second pass answers from the memo
+        for px in pxs:
+            assert g.up(px, n) == PriceGrid(szd).up(px, n)
+            assert g.down(px, n) == PriceGrid(szd).down(px, n)
+            assert g.floor_qty(px / 1000.0) == PriceGrid(szd).floor_qty(px / 1000.0)
+    assert g.floor_qty(math.nan) == 0.0 and g.floor_qty(-1.0) == 0.0
