@@ -59,10 +59,11 @@ chaos: $(STAMP)
 chaos-quick: $(STAMP)
 	$(PY) -m chaos.run --quick $(CHAOS_ARGS)
 
-# The soak run alone: the trading paper group for SOAK_S seconds (memory growth, latency drift).
+# The soak run alone: the trading paper group for SOAK_S seconds: private memory growth per process
+# after the warm-up (the first fifth) and RSS growth in all, latency drift (var/chaos/soak.json).
 SOAK_S ?= 600
 soak: $(STAMP)
-	SOAK_S=$(SOAK_S) $(PY) -m chaos.run --only soak $(CHAOS_ARGS)
+	SOAK_S=$(SOAK_S) $(PY) -m chaos.run --only soak --out var/chaos/soak.json $(CHAOS_ARGS)
 
 clean-shm: $(STAMP)
 	$(PY) -m ipc.segments --clean-stale

@@ -170,7 +170,7 @@ class MonitorWorker(Worker):
         # Bundles are built and written on their own thread: a bundle holds minutes of audit
         # records, and writing it on the loop thread overran the heartbeat deadline under load
         # (the watchdog then restarted the monitor, which wrote the bundle again).
-        # The records go to it still encoded (mm.audit.window): decoding minutes of them is its work too.
+        # The records go to it still encoded (mm.audit.window) and are written as they are, never decoded.
         self._pm_queue: queue.Queue[tuple[Trigger, dict[str, Any], WindowView] | None] = queue.Queue()
         self._pm_thread = threading.Thread(target=self._pm_writer, name="postmortem-writer", daemon=True)
         self._pm_thread.start()
@@ -257,7 +257,7 @@ class MonitorWorker(Worker):
                 return
             trig, snap, view = item
             try:
-                bundle = build_bundle(trig, snap, view.records(), self.mcfg.postmortem_minutes)
+                bundle = build_bundle(trig, snap, view.raw_records(), self.mcfg.postmortem_minutes)
                 path = write_bundle(self.pm_path, bundle, self.mcfg)
             except OSError as exc:
                 log.error("postmortem bundle could not be written in %s: %s", self.pm_path, exc)

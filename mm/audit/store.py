@@ -69,7 +69,9 @@ class AuditWriter:
     def files(self) -> int:
         return self.writer.stats.files
 
-    def write(self, rec: CycleDecisionRecord | AuditFill | RiskStatus | ControlState, now_ns: int) -> None:
+    def write(self, rec: CycleDecisionRecord | AuditFill | RiskStatus | ControlState | msgspec.Raw,
+              now_ns: int) -> None:
+        """Append one record (a ``msgspec.Raw`` is one already encoded: written as it is)."""
         self.writer.write(rec, now_ns)
         self._retain()
 

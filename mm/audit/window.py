@@ -5,14 +5,14 @@ candidates costs about 3.7 KB of Python objects; msgpack-encoded it is about 0.6
 zstd (level 1) packs a 64 KiB run of them about 11 to 1 (measured on a paper run's audit
 file). :class:`RecordWindow` therefore encodes each record as it comes, appends it to an
 open chunk, and compresses the chunk once it reaches ``chunk_bytes``; records are decoded
-again only when a bundle is built (:meth:`WindowView.records`, on the caller's thread of
-choice). Bounds, all enforced by dropping the oldest sealed chunk whole:
+again only on request (:meth:`WindowView.records`); a bundle is written from the encoded
+bytes themselves (:meth:`WindowView.raw_records`), on the caller's thread of choice. Bounds, all enforced by dropping the oldest sealed chunk whole:
 
 - time: chunks whose newest record is older than ``horizon_ns`` (records of the open chunk
   and of a straddling chunk older than the horizon are filtered out when read);
 - records: at most ``max_records`` held;
-- memory: at most ``max_bytes`` held (compressed chunks, the open chunk, 8 bytes of time per
-  record); ``dropped`` counts the records these two caps took before their time.
+- memory: at most ``max_bytes`` held (compressed chunks, the open chunk, 12 bytes of time and
+  length per record); ``dropped`` counts the records these two caps took before their time.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ ZSTD_LEVEL: Final = 1
 @dataclass(frozen=True)
 class _Chunk:
     ts_ns: bytes  # array('q') of each record's time, as bytes
+    lens: bytes  # array('I') of each record's encoded length, as bytes
     first_ns: int
     last_ns: int
     n: int
@@ -47,7 +48,7 @@ class _Chunk:
 
     @property
     def nbytes(self) -> int:
-        return len(self.data) + len(self.ts_ns)
+        return len(self.data) + len(self.ts_ns) + len(self.lens)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,27 @@ class WindowView:
 
     def __len__(self) -> int:
         return sum(c.n for c in self.chunks)
+
+    def raw_records(self) -> list[msgspec.Raw]:
+        """The records at or after the horizon, oldest first, as their msgpack bytes
+        (``msgspec.Raw``: an encoder writes them as they are). Nothing is decoded: a postmortem
+        bundle is written from these (decoding ten minutes of decision records took ~50 MB
+        for a moment, which the allocator of the writer's thread then kept)."""
+        dctx = zstandard.ZstdDecompressor()
+        out: list[msgspec.Raw] = []
+        for c in self.chunks:
+            if c.last_ns < self.horizon_ns:
+                continue
+            mv = memoryview(dctx.decompress(c.data) if c.compressed else c.data)
+            ts, lens = array("q"), array("I")
+            ts.frombytes(c.ts_ns)
+            lens.frombytes(c.lens)
+            off = 0
+            for t, n in zip(ts, lens, strict=True):
+                if t >= self.horizon_ns:
+                    out.append(msgspec.Raw(mv[off:off + n]))
+                off += n
+        return out
 
     def records(self) -> list[Any]:
         """The records at or after the horizon, oldest first, decoded."""
@@ -104,6 +126,7 @@ class RecordWindow:
         self._sealed_bytes = 0
         self._buf = bytearray()
         self._ts = array("q")
+        self._lens = array("I")
         self.dropped = 0
         """Records dropped by the record or byte cap before their time was up."""
         self.added = 0
@@ -112,7 +135,9 @@ class RecordWindow:
 
     def add(self, ts_ns: int, rec: Any) -> None:
         """Keep ``rec`` (one of ``types``), received at ``ts_ns`` (monotonic)."""
+        before = len(self._buf)
         self._enc.encode_into(rec, self._buf, -1)
+        self._lens.append(len(self._buf) - before)
         self._ts.append(ts_ns)
         self.added += 1
         if len(self._buf) >= self.chunk_bytes or len(self._ts) >= self._chunk_records:
@@ -125,12 +150,13 @@ class RecordWindow:
         # zstandard's compress() returns bytes that keep their compress-bound allocation (64 KiB
         # behind a 5 KiB result, measured with 0.23): hold an exact-size copy instead
         data = memoryview(self._cctx.compress(self._buf)).tobytes()
-        c = _Chunk(self._ts.tobytes(), self._ts[0], self._ts[-1], len(self._ts), data, True)
+        c = _Chunk(self._ts.tobytes(), self._lens.tobytes(), self._ts[0], self._ts[-1], len(self._ts), data, True)
         self._sealed.append(c)
         self._sealed_records += c.n
         self._sealed_bytes += c.nbytes
         self._buf = bytearray()
         self._ts = array("q")
+        self._lens = array("I")
 
     def _evict(self, now_ns: int) -> None:
         horizon = now_ns - self.horizon_ns
@@ -155,7 +181,7 @@ class RecordWindow:
     @property
     def nbytes(self) -> int:
         """Bytes held: the compressed chunks, the open chunk and the record times."""
-        return self._sealed_bytes + len(self._buf) + 8 * len(self._ts)
+        return self._sealed_bytes + len(self._buf) + 12 * len(self._ts)
 
     @property
     def chunks(self) -> int:
@@ -166,7 +192,8 @@ class RecordWindow:
         self._evict(now_ns)
         chunks = list(self._sealed)
         if self._ts:
-            chunks.append(_Chunk(self._ts.tobytes(), self._ts[0], self._ts[-1], len(self._ts), bytes(self._buf), False))
+            chunks.append(_Chunk(self._ts.tobytes(), self._lens.tobytes(), self._ts[0], self._ts[-1], len(self._ts),
+                                 bytes(self._buf), False))
         return WindowView(tuple(chunks), now_ns - self.horizon_ns, self.types)
 
     def records(self, now_ns: int) -> list[Any]:

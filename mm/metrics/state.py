@@ -72,7 +72,7 @@ HOPS: Final[tuple[str, ...]] = (
 )
 _TERMINAL: Final = frozenset({int(OrderStatus.FILLED), int(OrderStatus.CANCELLED), int(OrderStatus.REJECTED)})
 _MAX_OPEN_ORDERS: Final = 10_000
-_MAX_PLACEMENTS: Final = 100_000
+_MAX_PLACEMENTS: Final = 20_000  # cloid -> placing cycle, for fill attribution: ~250 B each
 _RECENT_DECISIONS: Final = 12
 _PROC_STATES: Final = ("empty", "starting", "running", "stopping", "stopped", "lost")
 

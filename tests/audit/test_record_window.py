@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from mm.audit.config import MonitorConfig
+from mm.audit.postmortem import Trigger, build_bundle
 from mm.audit.record import CycleDecisionRecord
+from mm.audit.store import read_audit, write_bundle
 from mm.audit.window import RecordWindow
 from mm.config import ConfigError, parse_config
 from mm.metrics.state import MonitorState
@@ -121,3 +124,20 @@ def test_config_refuses_a_byte_cap_below_a_mebibyte() -> None:
         parse_config("[monitor]\npostmortem_max_bytes = 1000\n")
     with pytest.raises(ValueError, match="max_bytes"):
         RecordWindow(S, 10, 1000, chunk_bytes=1024)
+
+
+def test_a_bundle_is_written_from_the_encoded_records_undecoded(tmp_path: Path) -> None:
+    """raw_records: the msgpack of each record in the horizon, written by the audit writer as
+    it is; the bundle's file reads back as the records that went in."""
+    w = RecordWindow(10 * S, 10_000, 1 << 20, chunk_bytes=8 * 1024)
+    for i, r in enumerate(RECS):
+        w.add(i * 100_000_000, r)
+    now = len(RECS) * 100_000_000
+    raw = w.view(now).raw_records()
+    assert all(isinstance(r, msgspec.Raw) for r in raw)
+    want = [r for i, r in enumerate(RECS) if i * 100_000_000 >= now - 10 * S]
+    trig = Trigger(kind="safety", level=3, prev_level=0, reason="test", ts_ns=now, wall_ns=0)
+    path = write_bundle(tmp_path, build_bundle(trig, {}, raw, 10 / 60))
+    back = list(read_audit(path))
+    assert [ENC.encode(r) for r in back] == [ENC.encode(r) for r in want]
+    assert f"{len(want)} audit records" in (path / "summary.md").read_text()
