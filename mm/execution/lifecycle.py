@@ -69,6 +69,47 @@ _NO_CLOIDS: Final[frozenset[str]] = frozenset()
 _BBO_RE: Final = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 
 
+def price_str_on_grid(px: float, px_decimals: int) -> str | None:
+    """The wire string of a positive float price that is already on the asset's price grid
+    (``repr``'s digits, trailing zeros dropped: what :func:`rules.format_price` gives for
+    it), or None for anything else (off the grid, exponent form, not positive, not finite),
+    which the caller formats with :func:`rules.format_price`. The string work of a price
+    the handlers proposed, without the Decimal round trip (~4 us)."""
+    if not px > 0.0:
+        return None
+    s = repr(px)
+    if "e" in s or "n" in s:  # 1e-05, 1e+16, inf, nan
+        return None
+    ip, _, fp = s.partition(".")
+    fp = fp.rstrip("0")
+    if ip != "0":
+        adjusted = len(ip) - 1
+    else:
+        lead = len(fp) - len(fp.lstrip("0"))
+        if lead == len(fp):
+            return None
+        adjusted = -(lead + 1)
+    # rules.round_price's quantum: 5 significant figures, at most px_decimals decimals
+    if len(fp) > -max(min(adjusted - (rules.MAX_SIG_FIGS - 1), 0), -px_decimals):
+        return None
+    return ip + "." + fp if fp else ip
+
+
+def size_str_on_lots(qty: float, sz_decimals: int) -> str | None:
+    """The wire string of a positive float size already on the lot grid (what
+    :func:`rules.format_size` gives for it), or None for anything else."""
+    if not qty > 0.0:
+        return None
+    s = repr(qty)
+    if "e" in s or "n" in s:
+        return None
+    ip, _, fp = s.partition(".")
+    fp = fp.rstrip("0")
+    if len(fp) > sz_decimals:
+        return None
+    return ip + "." + fp if fp else ip
+
+
 # --------------------------------------------------------------------------- requests out
 
 
@@ -639,7 +680,8 @@ class Oms:
         pxs = self._px_strs[symbol_id]
         p = pxs.get(px)
         if p is None:
-            ps = rules.format_price(px, self.specs[symbol_id].sz_decimals)
+            ps = (price_str_on_grid(px, self.grids[symbol_id].px_decimals)
+                  or rules.format_price(px, self.specs[symbol_id].sz_decimals))
             p = (ps, float(ps))
             if len(pxs) >= 4096:
                 pxs.clear()
@@ -647,7 +689,8 @@ class Oms:
         szs = self._sz_strs[symbol_id]
         z = szs.get(qty)
         if z is None:
-            zs = rules.format_size(qty, self.specs[symbol_id].sz_decimals)
+            szd = self.specs[symbol_id].sz_decimals
+            zs = size_str_on_lots(qty, szd) or rules.format_size(qty, szd)
             z = (zs, float(zs))
             if len(szs) >= 4096:
                 szs.clear()

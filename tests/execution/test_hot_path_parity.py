@@ -1,7 +1,8 @@
 """The decision path's shortcuts give the answers of the plain forms, bit for bit.
 
-Batch model calls (``fill_probs``, ``queue_values``) against one call per price, and the
-memoised grid steps against a fresh grid's, including non-finite and out-of-range inputs.
+Batch model calls (``fill_probs``, ``queue_values``) against one call per price, the
+memoised grid steps against a fresh grid's, and the OMS's price string shortcut against
+``rules.format_price``, including non-finite and out-of-range inputs.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mm.execution.lifecycle import price_str_on_grid, size_str_on_lots
 from mm.execution.mode_handlers import PriceGrid
 from mm.execution.models import ExpFillModel, HeuristicQueueValue, fill_probs, queue_values
+from mm.venues.hyperliquid import rules
+from mm.venues.hyperliquid.rules import price_decimals
 from tests.execution.helpers import snap
 
 QV = HeuristicQueueValue()
@@ -57,3 +61,29 @@ def test_memoised_grid_steps_are_a_fresh_grids(pxs: list[float], szd: int, n: in
             assert g.down(px, n) == PriceGrid(szd).down(px, n)
             assert g.floor_qty(px / 1000.0) == PriceGrid(szd).floor_qty(px / 1000.0)
     assert g.floor_qty(math.nan) == 0.0 and g.floor_qty(-1.0) == 0.0
+
+
+@given(st.one_of(st.floats(1e-9, 1e9), st.sampled_from([0.0, -1.0, math.nan, math.inf, 1e-5, 1e16, 0.1, 100000.0])),
+       st.integers(0, 6))
+def test_price_str_on_grid_is_rules_format_price(px: float, szd: int) -> None:
+    fast = price_str_on_grid(px, price_decimals(szd))
+    if fast is not None:
+        assert fast == rules.format_price(px, szd)
+
+
+@given(st.floats(0.001, 500_000.0), st.integers(0, 5), st.integers(-3, 3))
+def test_price_str_on_grid_formats_every_grid_price(px: float, szd: int, n: int) -> None:
+    g = PriceGrid(szd)
+    on_grid = g.shift(g.floor_px(px), n)
+    assert price_str_on_grid(on_grid, g.px_decimals) == rules.format_price(on_grid, szd)
+
+
+@given(st.one_of(st.floats(1e-9, 1e7), st.sampled_from([0.0, -1.0, math.nan, math.inf, 1e-5, 1e16, 0.05])),
+       st.integers(0, 6))
+def test_size_str_on_lots_is_rules_format_size(qty: float, szd: int) -> None:
+    fast = size_str_on_lots(qty, szd)
+    if fast is not None:
+        assert fast == rules.format_size(qty, szd)
+    lots = PriceGrid(szd).floor_qty(qty) if math.isfinite(qty) else 0.0
+    if 1e-4 <= lots < 1e15:  # repr has no exponent here: the shortcut must answer
+        assert size_str_on_lots(lots, szd) == rules.format_size(lots, szd)
