@@ -16,6 +16,16 @@ orders rest: ``SIGKILL``, then measured from the kill:
   must be 0; the largest difference between risk's positions and the venue's, must be 0;
   other processes restarted as collateral, must be 0.
 
+``kill9_supervisor``: a trading group whose sim venue runs outside it (``[paper]
+external_venue``, chaos.outside_venue: a venue that outlives the group, as a real one does);
+``SIGKILL`` to the supervisor while orders rest, then: the time until every worker has
+exited (they get SIGTERM from the kernel, PR_SET_PDEATHSIG, and also watch their parent;
+bound: the supervisor's ``shutdown_timeout_ms``), until the venue lists no open order of the
+account (execution's stop sweep; bound: the kill path's), the open orders left once all are
+gone (0), the run's /dev/shm entries left by the dead run, which the next start must
+remove (``ipc.segments.clean_stale``: 0 left), and after that restart orders orphaned and
+the position mismatch (0).
+
 ``wall_clock_jump``: a trading group whose every process except the venue (the outside
 world) sees the wall clock (``time.time``/``time_ns``) jump +1 h and then -2 h while it
 trades (chaos/wallclock/sitecustomize.py rewrites them from a file): no watchdog loss, no
@@ -36,7 +46,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.group import REPO, Group, RingTap, VenueView, eventually, mmctl, position_diff, proc
+import psutil
+
+from chaos.group import REPO, Group, RingTap, VenueView, eventually, mmctl, position_diff, proc, shm_entries
 from chaos.table import Ctx, Row, Scenario, check
 from ipc.heartbeat import HeartbeatTable, ProcState
 from ipc.killswitch import KillSwitch
@@ -66,8 +78,9 @@ def orphans(venue: VenueView, session: str) -> list[dict[str, Any]]:
 class TradingGroup:
     """A trading group with its venue view, heartbeat table and kill switch attached."""
 
-    def __init__(self, tmp: Path, overrides: str = "", env: dict[str, str] | None = None) -> None:
-        self.g = Group.trading(tmp, overrides, env=env)
+    def __init__(self, tmp: Path, overrides: str = "", env: dict[str, str] | None = None,
+                 replace: dict[str, str] | None = None) -> None:
+        self.g = Group.trading(tmp, overrides, replace, env=env)
         self.cfg = load_config(str(self.g.config))
 
     def __enter__(self) -> TradingGroup:
@@ -83,6 +96,14 @@ class TradingGroup:
         self.hb.close()
         self.ks.close()
         self.g.stop()
+
+    def reattach(self) -> None:
+        """Attach to the heartbeat table and kill switch of the group running now (after a restart)."""
+        self.hb.close()
+        self.ks.close()
+        gf = self.g.group_file()
+        self.hb = HeartbeatTable.attach(gf["heartbeat"])
+        self.ks = KillSwitch.attach(gf["killswitch"])
 
     def resting(self, timeout_s: float = 90.0) -> list[dict[str, Any]]:
         def got() -> list[dict[str, Any]]:
@@ -200,6 +221,125 @@ def run_kill9(ctx: Ctx) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------- supervisor
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+class OutsideVenue:
+    """chaos.outside_venue for a group's config: the sim venue as a process of its own."""
+
+    def __init__(self, g: Group) -> None:
+        self.port_file = g.tmp / "outside_venue.port"
+        self.log_path = g.tmp / "outside_venue.log"
+        self.config = g.config
+
+    def __enter__(self) -> OutsideVenue:
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "chaos.outside_venue", "--config", str(self.config),
+                                      "--port-file", str(self.port_file)], cwd=REPO, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        eventually(lambda: self.port_file.exists() or self.proc.poll() is not None, 120, "the outside venue to listen",
+                   lambda: self.log_path.read_text(errors="replace")[-3000:])
+        assert self.proc.poll() is None, self.log_path.read_text(errors="replace")[-3000:]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+def run_kill9_supervisor(ctx: Ctx) -> list[Row]:
+    """kill -9 of the supervisor while orders rest; the venue runs outside the group
+    (``[paper] external_venue``), so what the dead group left there can be read."""
+    sc = "kill9_supervisor"
+    rows: list[Row] = []
+    tg = TradingGroup(ctx.tmp, replace={"replay_loop = true": "replay_loop = true\nexternal_venue = true"})
+    g = tg.g
+    with OutsideVenue(g):
+        with tg:
+            tg.resting()
+            st = g.status()
+            names = [p["name"] for p in st["processes"]]
+            assert "venue" not in names, "the venue must not be a child of the group in this scenario"
+            pids = {p["name"]: int(p["pid"]) for p in st["processes"]}
+            run_id = g.run_id
+            open0 = len(tg.venue.open_orders())
+            shutdown_s = tg.cfg.supervisor.shutdown_timeout_ms / 1000.0
+            bound_s = kill_bound_s(tg.cfg)
+            assert tg.cfg.exchange is not None
+            dms_s = tg.cfg.exchange.dead_mans_switch_s
+            assert g.proc is not None
+            kill_ns = time.monotonic_ns()
+            os.kill(g.proc.pid, signal.SIGKILL)
+            g.proc.wait(10)
+            gone_ns: dict[str, int] = {}
+            clean_ns: int | None = None
+            deadline = time.monotonic() + max(shutdown_s, dms_s) + 10
+            while time.monotonic() < deadline and (len(gone_ns) < len(pids) or clean_ns is None):
+                now = time.monotonic_ns()
+                for n, pid in pids.items():
+                    if n not in gone_ns and _gone(pid):
+                        gone_ns[n] = now
+                if clean_ns is None:
+                    try:
+                        if not tg.venue.open_orders(timeout_s=2.0):
+                            clean_ns = time.monotonic_ns()
+                    except OSError:
+                        pass
+                time.sleep(0.01)
+            alive = sorted(set(pids) - set(gone_ns))
+            last = max(gone_ns.values(), default=kill_ns)
+            order = ", ".join(f"{n} {(t - kill_ns) / 1e6:.0f}" for n, t in sorted(gone_ns.items(), key=lambda x: x[1]))
+            rows.append(check(sc, "all workers gone", (last - kill_ns) / 1e9 if not alive else float("inf"), "s",
+                              "<=", shutdown_s, (f"still alive: {alive}; " if alive else "")
+                              + f"exit after the kill, ms: {order} (PR_SET_PDEATHSIG, then each worker's clean stop)"))
+            rows.append(check(sc, "venue clean", (clean_ns - kill_ns) / 1e9 if clean_ns else float("inf"), "s", "<=",
+                              bound_s, f"{open0} order(s) resting at the kill -> the venue lists none "
+                              f"(execution's stop sweep; dead man's switch at {dms_s:g} s as the backstop)"))
+            time.sleep(1.0)
+            left = tg.venue.open_orders()
+            rows.append(check(sc, "open orders left", len(left), "", "==", 0,
+                              "1 s after the last worker exited" + (f": {left[:2]}" if left else "")))
+            left_shm = shm_entries(run_id)
+            # the next start: a new supervisor (same run directory) removes the dead run's segments
+            dead_log = g.full_log()
+            g._log.close()
+            (g.tmp / "supervisor.killed.log").write_text(dead_log)
+            t0 = time.monotonic()
+            g.start(180)
+            restart_s = time.monotonic() - t0
+            tg.reattach()
+            after = shm_entries(run_id)
+            rows.append(check(sc, "shm cleaned at next start", len(after), "", "==", 0,
+                              f"the killed run left {len(left_shm)} /dev/shm entries; the next supervisor "
+                              f"(healthy in {restart_s:.0f} s) removed {len(left_shm) - len(after)} (clean_stale)"))
+            tg.resting(120)
+            session = sessions(g)[-1]
+            orph = orphans(tg.venue, session)
+            rows.append(check(sc, "orders orphaned", len(orph), "", "==", 0,
+                              f"after the restart, open and not execution session {session}"))
+            try:
+                eventually(lambda: position_diff(g.risk_positions(), tg.venue.positions()) == 0.0, 30,
+                           "risk's position to equal the venue's")
+            except AssertionError:
+                pass
+            diff = position_diff(g.risk_positions(), tg.venue.positions())
+            rows.append(check(sc, "position mismatch", diff, "", "==", 0, f"venue {tg.venue.positions()}"))
+    return rows
+
+
 # --------------------------------------------------------------------------- wall clock
 
 
@@ -309,6 +449,9 @@ SCENARIOS = [
              doc="key file readable by others, bad config value: the supervisor refuses to start, naming it"),
     Scenario("kill9", run_kill9, fast=False,
              doc="kill -9 of each process mid-trading: detection, kill switch/restart, orphans, position mismatch"),
+    Scenario("kill9_supervisor", run_kill9_supervisor, fast=False,
+             doc="kill -9 of the supervisor mid-trading (venue outside the group): workers gone, venue clean, "
+                 "shm cleaned by the next start, orphans, position"),
     Scenario("wall_clock_jump", run_wall_clock_jump, fast=False,
              doc="wall clock +1 h then -1 h under a trading group: no loss, no trip, latency on monotonic"),
 ]

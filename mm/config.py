@@ -213,6 +213,9 @@ class PaperConfig(_Section, frozen=True):
     replay_speed: replay speed multiplier (1 = real time).
     replay_loop: start the replay over at its end.
     generator_seed: seed of the generator driver.
+    external_venue: the sim venue runs outside the group (started on its own, e.g.
+        ``python -m chaos.outside_venue``, on [venue] port): the supervisor does not start one.
+        It then outlives the group, as a real venue does (chaos ``kill9_supervisor``).
     """
 
     driver: Literal["replay", "generator"] = "replay"
@@ -220,6 +223,7 @@ class PaperConfig(_Section, frozen=True):
     replay_speed: PosFloat = 1.0
     replay_loop: bool = True
     generator_seed: NonNegInt = 7
+    external_venue: bool = False
 
 
 class ModelsConfig(_Section, frozen=True):

@@ -107,7 +107,7 @@ class Supervisor:
         self.codec = Codec()
         self.cmd_seq = 0
         names = list(PROCESS_NAMES)
-        if cfg.run.mode == "paper" and cfg.feed.source == "venue":
+        if cfg.run.mode == "paper" and cfg.feed.source == "venue" and not cfg.paper.external_venue:
             names.insert(0, "venue")
         ncpu = os.cpu_count() or 1
         self.procs: dict[str, Managed] = {}
