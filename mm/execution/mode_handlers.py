@@ -24,6 +24,7 @@ outstanding orders on that side| <= max``), so no sequence of fills can break th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import msgspec
 
@@ -48,7 +49,7 @@ class SymbolSpec(msgspec.Struct, frozen=True):
 class PriceGrid:
     """Hyperliquid's price and lot grid of one perp asset, in floats."""
 
-    __slots__ = ("_downs", "_exps", "_lots", "_ups", "lot", "px_decimals", "sz_decimals")
+    __slots__ = ("_downs", "_exps", "_levels", "_lots", "_ups", "lot", "px_decimals", "sz_decimals")
 
     _CACHE_MAX = 4096
 
@@ -62,6 +63,7 @@ class PriceGrid:
         self._ups: dict[tuple[float, int], float] = {}
         self._downs: dict[tuple[float, int], float] = {}
         self._lots: dict[float, float] = {}
+        self._levels: dict[tuple[float, ...], list[tuple[float, int]]] = {}
 
     def _exp(self, px: float) -> int:
         e = self._exps.get(px)
@@ -135,6 +137,18 @@ class PriceGrid:
             db = -eb if eb < 0 else 0
             px = max(round(q - 10.0**eb, db), 10.0 ** -self.px_decimals)
         return px
+
+    def offset_levels(self, touch: float, side: int, offsets: Sequence[int]) -> list[tuple[float, int]]:
+        """``[(shift(touch, side * k), k) for k in offsets]``, memoised (a shared list: read it,
+        never change it)."""
+        key = (touch, side, *offsets)
+        out = self._levels.get(key)
+        if out is None:
+            out = [(self.shift(touch, side * k), k) for k in offsets]
+            if len(self._levels) >= self._CACHE_MAX:
+                self._levels.clear()
+            self._levels[key] = out
+        return out
 
     def shift(self, px: float, n: int) -> float:
         if n == 0:
@@ -260,10 +274,7 @@ class CycleInputs:
         """(price, offset) of the configured candidate offsets from this side's touch (cached)."""
         lv = self._levels.get(side)
         if lv is None:
-            touch = self.touch(side)
-            grid = self.grid
-            lv = [(grid.shift(touch, side * k), k) for k in self.cfg.candidate_offsets_ticks]
-            self._levels[side] = lv
+            lv = self._levels[side] = self.grid.offset_levels(self.touch(side), side, self.cfg.candidate_offsets_ticks)
         return lv
 
     def queue_value(self, side: int, px: float, rank_frac: float) -> float:
@@ -362,7 +373,7 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
     if live_px > 0.0:
         levels.append((live_px, 0))
         seen.add(live_px)
-    cand = inp.offset_levels(side) if offsets is None else [(grid.shift(touch, side * k), k) for k in offsets]
+    cand = inp.offset_levels(side) if offsets is None else grid.offset_levels(touch, side, offsets)
     for px, k in cand:
         if px not in seen:
             levels.append((px, k))

@@ -78,6 +78,7 @@ class HeuristicQueueValue:
         if snap is self._snap:
             return self._pre
         cfg = self.cfg
+        isfinite = math.isfinite
         probs = snap.regime_probs
         a = self._as_regime
         total = 0.0
@@ -85,7 +86,7 @@ class HeuristicQueueValue:
         ok = len(probs) == len(a)
         if ok:
             for p, x in zip(probs, a):
-                if not (math.isfinite(p) and p >= 0.0):
+                if not (isfinite(p) and p >= 0.0):
                     ok = False
                     break
                 total += p
@@ -96,13 +97,17 @@ class HeuristicQueueValue:
             r = snap.regime if 0 <= snap.regime < len(a) else len(a) - 1  # unknown regime: assume the worst
             regime_as = a[r]
         tp = snap.toxic_prob
-        tox = min(max(tp, 0.0), 1.0) if math.isfinite(tp) else 1.0
-        sig = snap.sigma_ewma if math.isfinite(snap.sigma_ewma) and snap.sigma_ewma > 0.0 else 0.0
-        depth = (snap.depth_bids[0] if snap.depth_bids else 0.0) + (snap.depth_asks[0] if snap.depth_asks else 0.0)
+        tox = (0.0 if 0.0 > tp else 1.0 if 1.0 < tp else tp) if isfinite(tp) else 1.0  # min(max(tp, 0), 1)
+        sig = snap.sigma_ewma
+        if not (isfinite(sig) and sig > 0.0):
+            sig = 0.0
+        db = snap.depth_bids
+        da = snap.depth_asks
+        depth = (db[0] if db else 0.0) + (da[0] if da else 0.0)
         ofi = snap.ofi_500ms
-        ofi_norm = ofi / depth if depth > 0.0 and math.isfinite(ofi) and math.isfinite(depth) else 0.0
+        ofi_norm = ofi / depth if depth > 0.0 and isfinite(ofi) and isfinite(depth) else 0.0
         mid = snap.mid_px
-        k = 1e4 / mid if mid > 0.0 and math.isfinite(mid) else math.nan
+        k = 1e4 / mid if mid > 0.0 and isfinite(mid) else math.nan
         self._pre = (regime_as + cfg.as_toxic_bps * tox + cfg.as_sigma_mult * sig, ofi_norm,
                      fair_px(snap, cfg.use_microprice), k)
         self._snap = snap
