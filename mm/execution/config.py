@@ -318,6 +318,13 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             side that moves towards the target (and down on the other), clipped to [0, 2].
         side_gate_micro: one-sided quoting from our own book: a Maker bid is withdrawn when
             (microprice - mid) / half spread <= -this, an ask when >= this; 0 = off, in [0, 1].
+        direction_gate: withdraw a Maker passive quote whose fill the fitted direction
+            model (mm/models/direction.py, fitted on the warm-up/training data) predicts
+            adverse at the 5 s markout with probability above the threshold; needs a
+            fitted model for the symbol (none: no gate). Off by default (issue 17: it did
+            not help on the real recordings, see docs/results-issue17.md).
+        direction_gate_prob: the gate's probability threshold, in [0, 1]; 0 = the
+            threshold chosen with the model on its training hold-out.
 
     InventoryReduce:
         reduce_taker_min_urgency: urgency at or above which the excess over the maximum
@@ -372,6 +379,8 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     join_rank_frac: float = 1.0
     target_size_gain: float = 0.5
     side_gate_micro: float = 0.0
+    direction_gate: bool = False
+    direction_gate_prob: float = 0.0
 
     reduce_taker_min_urgency: float = 0.9
     sigma_sample_ms: int = 100
@@ -396,7 +405,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
                  "toxic_dir_flip_skew_bps", "must be finite and >= toxic_dir_min_skew_bps")
         for name in ("toxic_reduce_inv_frac", "toxic_reduce_urgency", "toxic_exit_urgency", "toxic_exit_clip_frac",
                      "over_max_urgency", "taker_gap_frac",
-                     "flat_inv_frac", "flat_target_frac", "join_rank_frac", "side_gate_micro", "reduce_taker_min_urgency"):
+                     "flat_inv_frac", "flat_target_frac", "join_rank_frac", "side_gate_micro", "reduce_taker_min_urgency", "direction_gate_prob"):
             _require(_frac(getattr(self, name)), name, "must be in [0, 1]")
         _require(self.taker_timeout_ms > 0, "taker_timeout_ms", "must be > 0")
         for name in ("taker_max_slippage_bps", "inv_risk_coef", "min_queue_value_bps", "lambda_inv",

@@ -53,6 +53,7 @@ from mm.execution.mode_handlers import (
 )
 from mm.execution.models import QueueValueModel
 from mm.execution.order_diff import TargetOrder
+from mm.models.direction import DirectionModel
 from mm.schema import ExecMode, StateSnapshot, Toxicity
 
 
@@ -267,16 +268,67 @@ def side_gate(inp: CycleInputs, b: DecisionBuilder, out: list[TargetOrder]) -> l
     return kept
 
 
+def direction_gate(inp: CycleInputs, b: DecisionBuilder, out: list[TargetOrder],
+                   model: DirectionModel | None) -> list[TargetOrder]:
+    """Maker's passive quotes less those whose fill the direction model expects to be run over.
+
+    With ``direction_gate`` on and a fitted model for the symbol
+    (:mod:`mm.models.direction`, fitted on the warm-up), a passive quote is withdrawn when
+    P(its fill is adverse at the 5 s markout) > the threshold: ``direction_gate_prob`` when
+    > 0, else the one chosen with the model on the warm-up's hold-out. The quote's queue rank
+    is our resting order's where the price is unchanged, 0 on a new better level, else
+    ``join_rank_frac``. Orders that only reduce the position, and aggressive ones, are kept.
+    """
+    cfg = inp.cfg
+    if model is None or not cfg.direction_gate or not out:
+        return out
+    thr = cfg.direction_gate_prob if cfg.direction_gate_prob > 0.0 else model.threshold
+    if thr >= 1.0:
+        return out
+    snap = inp.snap
+    kept: list[TargetOrder] = []
+    for t in out:
+        if t.aggressive or t.reduce_only:
+            kept.append(t)
+            continue
+        live_px = inp.live_bid_px if t.side > 0 else inp.live_ask_px
+        touch = inp.touch(t.side)
+        if live_px > 0.0 and t.px == live_px:
+            rank = inp.live_bid_rank if t.side > 0 else inp.live_ask_rank
+            if not 0.0 <= rank <= 1.0:  # rank unknown
+                rank = cfg.join_rank_frac
+        elif t.side * (t.px - touch) > 0.0:
+            rank = 0.0
+        else:
+            rank = cfg.join_rank_frac
+        p = model.adverse_prob(t.side, t.px, rank, snap)
+        if p > thr:
+            b.reason(f"direction gate: {'bid' if t.side > 0 else 'ask'} at {t.px:g} withdrawn, "
+                     f"P(adverse at 5 s) {p:.2f} > {thr:.2f}")
+        else:
+            kept.append(t)
+    return kept
+
+
 class StateMachinePolicy:
-    """The design policy: select a mode, then run its handler."""
+    """The design policy: select a mode, then run its handler.
+
+    ``direction_models``: per symbol id, the fitted direction model the Maker quotes are
+    gated by (:func:`direction_gate`; empty: no gate, whatever the config says)."""
 
     name = "state_machine"
+
+    def __init__(self, direction_models: dict[int, DirectionModel] | None = None) -> None:
+        self.direction_models: dict[int, DirectionModel] = dict(direction_models or {})
 
     def decide(self, inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> list[TargetOrder]:
         select_mode(inp, state, b)
         mode = state.mode
         if mode == ExecMode.MAKER:
-            return side_gate(inp, b, handle_maker(inp, b))
+            out = side_gate(inp, b, handle_maker(inp, b))
+            if self.direction_models:
+                out = direction_gate(inp, b, out, self.direction_models.get(inp.snap.symbol_id))
+            return out
         if mode == ExecMode.TAKER_ENTRY:
             return handle_taker_entry(inp, b, state.direction)
         if mode == ExecMode.TAKER_EXIT:

@@ -50,6 +50,7 @@ from mm.models.calibration import (
     reliability_png,
     reliability_table,
 )
+from mm.models.direction import DIRECTION_FEATURES, DirectionModel, DirectionParams
 from mm.models.fill_survival import (
     FILL_FEATURES,
     STANDARD_HORIZONS_S,
@@ -448,6 +449,134 @@ def fit_queue_value(x: FloatArr, edge_gross_bps: FloatArr, *, symbol: str, qty_s
     return params, scores
 
 
+# =========================================================================== direction (issue 17)
+
+
+def fit_logistic(x: FloatArr, y: FloatArr, lam: float, iters: int = 50) -> tuple[float, FloatArr]:
+    """(bias, weights) in raw units of ``x`` of the L2-penalised logistic regression, signs
+    free (columns standardised and centred for the fit; the bias is not penalised)."""
+    n, p = x.shape
+    mu, sd = _standardize(x)
+    xs = np.column_stack([np.ones(n), (x - mu) / sd])
+    beta = _logistic_newton(xs, y, np.ones(p, dtype=bool), lam, iters, np.zeros(p + 1))
+    w = beta[1:] / sd
+    return float(beta[0] - w @ mu), w
+
+
+def _sigmoid_arr(z: FloatArr) -> FloatArr:
+    out: FloatArr = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+    return out
+
+
+def choose_direction_threshold(p: FloatArr, net_edge_bps: FloatArr, grid: Sequence[float]
+                               ) -> tuple[float, list[tuple[float, int, float]]]:
+    """The gate threshold that maximises the summed net edge of the fills it keeps (rows
+    with ``p <= thr``): (threshold, [(thr, kept, summed net edge)] per grid value). 1.0
+    (keep everything) is always a candidate and wins ties, then the higher threshold."""
+    table: list[tuple[float, int, float]] = []
+    best_thr, best = 1.0, float(np.sum(net_edge_bps))
+    table.append((1.0, int(p.size), best))
+    for thr in sorted(grid, reverse=True):
+        keep = p <= thr
+        tot = float(np.sum(net_edge_bps[keep]))
+        table.append((float(thr), int(keep.sum()), tot))
+        if tot > best + 1e-9:
+            best_thr, best = float(thr), tot
+    return best_thr, table
+
+
+def fit_direction(x: FloatArr, adverse: FloatArr, net_edge_bps: FloatArr, select: BoolArr, *, symbol: str,
+                  qty_scale: float, markout_s: float, cfg: PipelineConfig, trained_on: str = ""
+                  ) -> tuple[DirectionParams, dict[str, Any]]:
+    """Fit the direction model on time-ordered training rows (see :mod:`mm.models.direction`).
+
+    The last ``cfg.fit.val_frac`` of the rows are held out: ``lam`` minimises their log
+    loss, and the gate threshold maximises the summed ``net_edge_bps`` of the held-out rows
+    in ``select`` (the fills the state machine would take) that it keeps. The model is then
+    refitted on every row with that ``lam``; the threshold is kept."""
+    n = x.shape[0]
+    k = int(n * (1.0 - cfg.fit.val_frac))
+    figs: dict[str, Any] = {"n_train": n, "n_holdout": n - k}
+    best_lam = cfg.direction_lams[0]
+    thr = 1.0
+    if 50 <= k < n - 20 and len(np.unique(adverse[:k])) == 2:
+        best_ll = math.inf
+        p_best = np.zeros(0)
+        for lam in cfg.direction_lams:
+            b0, w = fit_logistic(x[:k], adverse[:k], lam, cfg.fit.newton_iters)
+            pv = _sigmoid_arr(b0 + x[k:] @ w)
+            ll = float(np.mean(-(adverse[k:] * np.log(np.maximum(pv, 1e-12))
+                                 + (1.0 - adverse[k:]) * np.log(np.maximum(1.0 - pv, 1e-12)))))
+            figs[f"holdout_log_loss_lam_{lam:g}"] = ll
+            if ll < best_ll:
+                best_ll, best_lam, p_best = ll, lam, pv
+        sel = select[k:]
+        if sel.sum() >= 20:
+            thr, table = choose_direction_threshold(p_best[sel], net_edge_bps[k:][sel], cfg.direction_threshold_grid)
+            figs["threshold_table"] = table
+        figs["holdout_selected"] = int(sel.sum())
+    b0, w = fit_logistic(x, adverse, best_lam, cfg.fit.newton_iters)
+    figs["lam"] = best_lam
+    figs["threshold"] = thr
+    params = DirectionParams(symbol=symbol, qty_scale=qty_scale, markout_s=markout_s,
+                             feature_names=list(DIRECTION_FEATURES), intercept=b0, coef=[float(v) for v in w],
+                             threshold=thr, trained_on=trained_on)
+    return params, figs
+
+
+def _direction(out: CoinResult, r2: ReplayResult, snaps: list[StateSnapshot], j: dict[str, npt.NDArray[Any]],
+               x_qv: FloatArr, qvm: QueueValueModel, split_ts_ns: int, cfg: PipelineConfig, trained_on: str,
+               qty_scale: float) -> dict[str, Any]:
+    """Fit the direction model on the training joins' fills and test it on the later part."""
+    lc = cfg.labels
+    h = cfg.direction_markout_s
+    e5, _ = markout_edges(r2, h)
+    ok = np.isfinite(e5) & (j["outcome"] == FILLED)
+    t0 = j["t0"]
+    guard = int((lc.horizon_s + h) * 1e9)
+    tr = ok & (t0 + guard < split_ts_ns)
+    te = ok & (t0 >= split_ts_ns)
+    sel_fee = tier_maker_fee_bps(cfg.direction_select_tier)
+    fig: dict[str, Any] = {"label": f"fill adverse at {h:g} s: s (mid(t+{h:g}s) - px) < 0",
+                           "select_tier": cfg.direction_select_tier, "n_train": int(tr.sum()), "n_test": int(te.sum())}
+    if tr.sum() < 100 or te.sum() < 20:
+        fig["error"] = "too few fills with a clean markout"
+        return fig
+    y = (e5 < 0.0).astype(np.float64)
+    if len(np.unique(y[tr])) < 2:
+        fig["error"] = "one class only in the training fills"
+        return fig
+    gross = np.asarray([qvm.predict(list(x_qv[i])) if ok[i] else -math.inf for i in range(e5.size)])
+    select = gross - sel_fee > 0.0  # the learned queue value is net-positive at the selection tier
+    idx_tr = np.flatnonzero(tr)
+    params, fit_figs = fit_direction(x_qv[idx_tr], y[idx_tr], e5[idx_tr] - sel_fee, select[idx_tr], symbol=out.coin,
+                                     qty_scale=qty_scale, markout_s=h, cfg=cfg, trained_on=trained_on)
+    fig["fit"] = fit_figs
+    dm = DirectionModel(params)
+    idx_te = np.flatnonzero(te)
+    p = np.asarray([dm.predict(list(x_qv[i])) for i in idx_te])
+    yt = y[idx_te]
+    et = e5[idx_te]
+    st = select[idx_te]
+    fig["test"] = binary_metrics(p, yt)
+    fig["test_selected"] = binary_metrics(p[st], yt[st]) if st.sum() >= 2 else {"n": float(st.sum())}
+    thr = params.threshold
+
+    def part(m: BoolArr) -> dict[str, float]:
+        return {"n": int(m.sum()), "adverse_rate": float(yt[m].mean()) if m.any() else float("nan"),
+                "mean_edge_bps": float(et[m].mean()) if m.any() else float("nan")}
+
+    keep = p <= thr
+    fig["test_gate"] = {"threshold": thr, "all": part(np.ones(p.size, dtype=bool)), "kept": part(keep),
+                        "dropped": part(~keep), "selected": part(st), "selected_kept": part(st & keep),
+                        "selected_dropped": part(st & ~keep)}
+    out.pngs["reliability_direction.png"] = reliability_png(
+        [("direction", reliability_table(p, yt))], f"{out.coin} fill adverse at {h:g} s, test fills")
+    metrics = {f"test_{k}": v for k, v in fig["test"].items()} | {"lam": fit_figs["lam"]}
+    out.direction = msgspec.structs.replace(params, metrics=finite_metrics(metrics))
+    return fig
+
+
 def regression_metrics(pred: FloatArr, y: FloatArr) -> dict[str, float]:
     """R^2, correlation, IR of the prediction's sign, MI (bits), and the mean outcome of
     the observations predicted positive vs all."""
@@ -664,6 +793,7 @@ class CoinResult:
         self.fill: FillSurvivalParams | None = None
         self.queue_value: QueueValueParams | None = None
         self.leadlag: LeadLagParams | None = None
+        self.direction: DirectionParams | None = None
         self.figures: dict[str, Any] = {}
         self.pngs: dict[str, bytes] = {}
         self.sample_snapshot: StateSnapshot | None = None  # one test-period state (timings)
@@ -685,6 +815,13 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
         toxic_false_alarm_budget: largest share of calm snapshots (outside labelled
             cascades) that may read Toxic at the verdict threshold chosen on training data.
         toxic_threshold_grid: the verdict thresholds tried.
+        direction_markout_s: s, the markout of the direction model's adverse label (the
+            replay report's adverse-selection markout).
+        direction_lams: L2 grid of the direction logistic (per row, standardised units),
+            chosen by hold-out log loss.
+        direction_select_tier: the fee tier whose net-positive queue-value rows (the fills
+            the state machine would take) choose the direction gate's threshold.
+        direction_threshold_grid: the gate thresholds tried (1.0, no gate, always too).
     """
 
     labels: LabelConfig = msgspec.field(default_factory=LabelConfig)
@@ -699,6 +836,11 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     toxic_false_alarm_budget: float = 0.05
     toxic_threshold_grid: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7,
                                                0.8, 0.9)
+    direction_markout_s: float = 5.0
+    direction_lams: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
+    direction_select_tier: str = "rebate3"
+    direction_threshold_grid: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75,
+                                                   0.8, 0.85, 0.9, 0.95)
 
 
 def finite_metrics(d: dict[str, Any]) -> dict[str, float]:
@@ -894,6 +1036,9 @@ def train_coin(coin: str, symbol_id: int, tick_px: float, events: Sequence[objec
         qp, metrics=finite_metrics({f"test_{k}": v for k, v in qv_fig["learned_gross"].items()}
                                    | {"lam": cv.get("lam", 0.0)}))
     fig["queue_value"] = qv_fig
+
+    # ---- direction (P(adverse at the report's markout | filled, state))
+    fig["direction"] = _direction(out, r2, snaps, j, x_qv, qvm, split_ts_ns, cfg, trained_on, qty_scale)
 
     # ---- lead-lag
     fig["leadlag"] = _leadlag(out, r2, events, split_ts_ns, truth, symbol_id, coin, cfg, trained_on)

@@ -225,6 +225,8 @@ class ReplayEngine:
                                       mcfg.maker_fee_bps, HeuristicQueueValue(self.exec_cfg.models)),
                                   fill_model=None if models is None else models.fill_model(
                                       ExpFillModel(self.exec_cfg.models)))
+        if models is not None and hasattr(self.ex.policy, "direction_models"):  # the state machine's direction gate
+            self.ex.policy.direction_models = models.direction_model()
         self.risk = self._new_risk(0)
         self.stale = StaleDetector(int(Venue.HYPERLIQUID), range(n), cfg.stale_after_ms * MS)
         self.killed = False

@@ -15,7 +15,10 @@ What the replay gets from :class:`ReplayModels`:
   the data has labels (generated), else None (the configured one);
 - ``queue_model(maker_fee_bps, fallback)``: the learned queue value per coin, net of the
   fee tier being replayed (never the tier it was fitted at: the fitted quantity is gross);
-- ``fill_model(fallback)``: the fill-survival model per coin.
+- ``fill_model(fallback)``: the fill-survival model per coin;
+- ``direction_model()``: the direction model per coin (P(a passive fill is adverse at the
+  5 s markout), with its gate threshold chosen on the warm-up), for the state machine's
+  ``direction_gate`` (off by default).
 
 A coin whose data is too short to fit keeps the heuristic (the figures say why). Pure
 logic apart from the pipeline's own CPU work: no I/O.
@@ -30,6 +33,7 @@ import msgspec
 
 from mm.execution.models import FillModel, FillModelBySymbol, QueueValueBySymbol, QueueValueModel
 from mm.models.datasets import infer_tick_px
+from mm.models.direction import DirectionModel, DirectionParams
 from mm.models.fill_survival import FillSurvivalModel, FillSurvivalParams
 from mm.models.queue_value import QueueValueModel as LearnedQueueValue
 from mm.models.queue_value import QueueValueParams
@@ -48,6 +52,7 @@ class ReplayModels:
         self.thresholds: dict[int, float] = {}
         self.queue_value: dict[int, QueueValueParams] = {}
         self.fill: dict[int, FillSurvivalParams] = {}
+        self.direction: dict[int, DirectionParams] = {}
         self.figures: dict[str, dict[str, Any]] = {}
 
     def toxicity_model(self, sid: int) -> ToxicityModel | None:
@@ -62,6 +67,10 @@ class ReplayModels:
 
     def fill_model(self, fallback: FillModel) -> FillModelBySymbol:
         return FillModelBySymbol({sid: FillSurvivalModel(p) for sid, p in self.fill.items()}, fallback)
+
+    def direction_model(self) -> dict[int, DirectionModel]:
+        """The direction model per symbol id (coins without one are absent: no gate there)."""
+        return {sid: DirectionModel(p) for sid, p in self.direction.items()}
 
     def summary(self) -> dict[str, Any]:
         """What was fitted per coin and its test figures (for the report)."""
@@ -84,6 +93,11 @@ def _coin_summary(fig: dict[str, Any]) -> dict[str, Any]:
     if isinstance(qv, dict):
         out["queue_value_test"] = {k: qv[k] for k in ("learned_gross", "heuristic_gross", "realized_net_mean_bps",
                                                       "share_learned_pos_net", "maker_fee_bps", "error") if k in qv}
+    dr = fig.get("direction")
+    if isinstance(dr, dict):
+        out["direction_test"] = {k: dr[k] for k in ("test", "test_gate", "error") if k in dr}
+        if isinstance(dr.get("fit"), dict):
+            out["direction_threshold"] = dr["fit"].get("threshold")
     return out
 
 
@@ -111,9 +125,12 @@ def fit_replay_models(events: Sequence[object], coins: Sequence[str], split_ts_n
             out.fill[sid] = res.fill
         if res.queue_value is not None:
             out.queue_value[sid] = res.queue_value
+        if res.direction is not None:
+            out.direction[sid] = res.direction
         summ = _coin_summary(res.figures)
         summ["tick_px"] = tick
         summ["fitted"] = [name for name, ok in (("toxicity", sid in out.toxicity), ("fill_survival", sid in out.fill),
-                                                ("queue_value", sid in out.queue_value)) if ok]
+                                                ("queue_value", sid in out.queue_value),
+                                                ("direction", sid in out.direction)) if ok]
         out.figures[coin] = msgspec.to_builtins(summ)
     return out
