@@ -146,4 +146,9 @@ def test_pipeline_on_a_short_generated_stream() -> None:
         assert 0.0 <= f["fill"][h]["model"]["brier"] <= 1.0
     assert f["fill"]["h1s"]["model"]["brier"] < f["fill"]["h1s"]["baseline"]["brier"]
     assert f["leadlag"]["hy_lead_ms"] == pytest.approx(650.0, abs=100.0)
-    assert set(res.pngs) == {"reliability_fill.png", "reliability_toxicity.png"}
+    assert set(res.pngs) == {"reliability_fill.png", "reliability_toxicity.png"} | (
+        {"reliability_direction.png"} if res.direction is not None else set())
+    d = f["direction"]
+    assert ("error" in d) == (res.direction is None)
+    if res.direction is not None:
+        assert 0.0 <= d["test"]["brier"] <= 1.0 and 0.0 < res.direction.threshold <= 1.0
