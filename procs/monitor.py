@@ -20,6 +20,7 @@ It trades nothing and holds no key. ``--port``/``--host`` override the config's
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import os
@@ -51,6 +52,18 @@ MONITOR_READS = ("snap", "sig", "ex", "ctl", "audit")
 STATS_RINGS = ("md", "snap", "sig", "ex", "ctl", "cmd", "audit")
 """Rings whose statistics (published, readers' lag and overruns) the dashboard shows."""
 REATTACH_NS = 5_000_000_000
+
+
+def release_free_memory() -> None:
+    """Hand the allocator's free pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    A bundle takes megabytes for a moment on the writer thread (the window's chunks
+    decompressed, the files encoded); glibc keeps such freed memory in that thread's arena,
+    and the monitor's resident memory grew with each bundle until trimmed."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def monitor_decoder() -> msgspec.msgpack.Decoder[Any]:
@@ -265,6 +278,8 @@ class MonitorWorker(Worker):
             except Exception as exc:  # the writer thread must survive one bad bundle
                 log.exception("postmortem bundle could not be built: %s", exc)
                 continue
+            del bundle
+            release_free_memory()
             with self.lock:
                 self.postmortems_written += 1
                 self.last_postmortem = str(path)
