@@ -59,7 +59,7 @@ from typing import Any, Final, Literal, Protocol
 
 import msgspec
 
-from mm.audit.record import CycleDecisionRecord, RateBudget, from_decision, rate_budget
+from mm.audit.record import CycleDecisionRecord, RateBudget, from_decision
 from mm.execution.config import ExecutionConfig, HeuristicModelConfig
 from mm.execution.decision import DecisionBuilder, DecisionRecord
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest, Oms, SyncResult, VenueOrder
@@ -94,7 +94,22 @@ from mm.schema import (
 )
 
 _PendingRecord = tuple[int, int, int, int, StateSnapshot | None, AlphaSignal | None, ControlState | None, bool,
-                       float, float, float, DecisionBuilder, RateBudget]
+                       float, float, float, DecisionBuilder, tuple[int, int, float, int]]
+"""A cycle's record, kept raw until drained: the cycle's arguments, its decision builder and
+the limiter's counts at its ``now_ns`` (IP weight used, address requests used, traded USD,
+refused), from which :func:`_rate_budget` builds the audit record's ``RateBudget``."""
+
+
+def _rate_budget(limiter: RateLimiter, counts: tuple[int, int, float, int]) -> RateBudget:
+    """:func:`mm.audit.record.rate_budget` of ``limiter`` as it stood when ``counts`` were taken."""
+    ip_used, address_used, traded_usd, refused = counts
+    return RateBudget(
+        ip_weight_used=ip_used,
+        ip_weight_limit=int(limiter.cfg.ip_weight_per_min),
+        address_used=int(address_used),
+        address_cap=int(limiter.address_cap_at(traded_usd)),
+        refused=int(refused),
+    )
 
 InputCall = tuple[str, tuple[Any, ...]]
 """One journaled call: the method's name and its positional arguments."""
@@ -367,7 +382,8 @@ class ExecutionEngine:
             sig = p[5]
             snap = p[4]
             out.append(from_decision(d, symbol=symbols[d.symbol_id] if 0 <= d.symbol_id < len(symbols) else "",
-                                     signal=sig, snapshot_ts_ns=snap.ts_ns if snap is not None else 0, rate=p[12]))
+                                     signal=sig, snapshot_ts_ns=snap.ts_ns if snap is not None else 0,
+                                     rate=_rate_budget(self.oms.limiter, p[12])))
         self.records.clear()
         return out
 
@@ -452,17 +468,12 @@ class ExecutionEngine:
             drop = len(events) - self.outbox_max
             del events[:drop]
             self.dropped_events += drop
+        lim = oms.limiter
         self.records.append((sid, self.cycles, now_ns, origin_ts_ns, snap, sig, ctrl, killed, inventory, max_inv,
-                             quote, b, rate_budget(oms.limiter, now_ns)))
-        return CycleSummary(
-            symbol_id=sid,
-            ts_ns=now_ns,
-            origin_ts_ns=origin_ts_ns,
-            cycle=self.cycles,
-            mode=int(b.mode),
-            n_actions=res.n_items,
-            inventory=inventory,
-        )
+                             quote, b, (lim.ip_weight_used(now_ns), lim.address_used, lim.traded_usd, lim.refused)))
+        # positional, in CycleSummary's field order: symbol_id, ts_ns, origin_ts_ns, cycle, mode, n_actions, inventory
+        return CycleSummary(sid, now_ns, origin_ts_ns, self.cycles, int(b.mode),
+                            res.placed + res.cancelled + res.modified, inventory)
 
     def _shadow_fills(self, origin_ts_ns: int) -> None:
         for f in self.variants.take_fills():
@@ -499,8 +510,7 @@ class ExecutionEngine:
             toxic_prob = max(toxic_prob, sig.toxic_prob) if math.isfinite(sig.toxic_prob) else toxic_prob
             target = sig.target_inventory
             skew = sig.lead_lag_skew_bps
-        settled = self.oms.settled_passive(sid)
-        hb, hs = self.oms.headroom(sid)  # leaves out exactly ``settled``
+        settled, hb, hs = self.oms.settled_and_headroom(sid)  # headroom leaves out exactly ``settled``
         live_bid = live_ask = 0.0
         rank_bid = rank_ask = -1.0
         for r in settled:

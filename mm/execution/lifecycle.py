@@ -66,6 +66,8 @@ _QTY_EPS: Final = 1e-9
 TERMINAL: Final = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 _SETTLED: Final = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
 _NO_CLOIDS: Final[frozenset[str]] = frozenset()
+_PENDING_NEW: Final = OrderStatus.PENDING_NEW
+_PENDING_CANCEL: Final = OrderStatus.PENDING_CANCEL
 _BBO_RE: Final = re.compile(r"bbo was ([0-9]+(?:\.[0-9]+)?)@([0-9]+(?:\.[0-9]+)?)")
 
 
@@ -351,6 +353,7 @@ class Oms:
         self._px_strs: list[dict[float, tuple[str, float]]] = [{} for _ in self.specs]
         self._sz_strs: list[dict[float, tuple[str, float]]] = [{} for _ in self.specs]
         self.session_id = session_id & ((1 << 64) - 1)
+        self._cloid_prefix = f"0x{self.session_id:016x}"  # a cloid is this + 16 hex digits of a counter
         self.limiter = limiter if limiter is not None else RateLimiter(cfg.rate_limit)
         self.orders: dict[str, OrderRecord] = {}
         self.by_oid: dict[int, str] = {}
@@ -373,7 +376,7 @@ class Oms:
 
     def new_cloid(self) -> str:
         self._seq += 1
-        return f"0x{self.session_id:016x}{self._seq:016x}"
+        return self._cloid_prefix + format(self._seq, "016x")
 
     def live_orders(self, symbol_id: int) -> list[OrderRecord]:
         return list(self.books[symbol_id].live.values())
@@ -476,6 +479,36 @@ class Oms:
         mx = self.books[symbol_id].max_inv
         return max(mx - lng, 0.0), max(mx + sht, 0.0)
 
+    def settled_and_headroom(self, symbol_id: int) -> tuple[list[OrderRecord], float, float]:
+        """``(settled_passive(symbol_id), *headroom(symbol_id))`` in one pass over the live
+        orders (the engine's per-cycle view): the same orders, the same sums."""
+        bk = self.books[symbol_id]
+        pos = bk.position + bk.fill_adj
+        settled: list[OrderRecord] = []
+        buys = sells = ro_buys = ro_sells = 0.0
+        for r in bk.live.values():
+            if r.status in _SETTLED and r.oid > 0 and not r.aggressive and not r.dry_run and not r.replaced_by:
+                settled.append(r)
+                continue
+            vf = r.venue_filled_qty
+            f = r.filled_qty
+            rem = r.qty - (vf if vf > f else f)
+            if 0.0 > rem:
+                rem = 0.0
+            if r.side > 0:
+                if r.reduce_only:
+                    ro_buys += rem
+                else:
+                    buys += rem
+            elif r.reduce_only:
+                ro_sells += rem
+            else:
+                sells += rem
+        worst_long = pos + buys + min(ro_buys, max(-pos, 0.0))
+        worst_short = pos - sells - min(ro_sells, max(pos, 0.0))
+        mx = bk.max_inv
+        return settled, max(mx - worst_long, 0.0), max(mx + worst_short, 0.0)
+
     def passive_notional(self, symbol_id: int, exclude: frozenset[str] = frozenset()) -> float:
         """Notional of non-terminal passive orders (both orders of a modify in flight)."""
         total = 0.0
@@ -527,7 +560,11 @@ class Oms:
                 res.blocked.append(f"{'bid' if side > 0 else 'ask'}: an order in flight or stale on this side")
             # a busy side with nothing wanted can still have its resting orders pulled
             if side_live and not (busy and passive_targets):
-                live_view.extend(LiveOrder(r.cloid, r.side, r.px, r.remaining, r.reduce_only) for r in side_live)
+                for r in side_live:  # r.remaining, inlined
+                    vf = r.venue_filled_qty
+                    f = r.filled_qty
+                    rem = r.qty - (vf if vf > f else f)
+                    live_view.append(LiveOrder(r.cloid, r.side, r.px, 0.0 if 0.0 > rem else rem, r.reduce_only))
             if not busy:
                 wanted.extend(passive_targets)
         d = diff_orders(live_view, wanted, grid.tick_at, self.cfg.diff.px_tolerance_ticks,
@@ -604,31 +641,35 @@ class Oms:
     def _checked_record(self, symbol_id: int, t: TargetOrder, now_ns: int, origin_ts_ns: int, res: SyncResult,
                         pending: Sequence[OrderRecord] = ()) -> OrderRecord | None:
         """A new record for target ``t`` when every limit allows it, else None (reason in ``res``)."""
+        side = t.side
+        tpx = t.px
+        tqty = t.qty
+        if side not in (1, -1) or not (tpx > 0.0 and math.isfinite(tpx)) or not (tqty > 0.0):
+            res.blocked.append(f"{'bid' if side > 0 else 'ask'}: malformed target {tpx}x{tqty}")
+            return None
+        # the wire strings: the memos of _wire, read here; _wire fills them
+        p = self._px_strs[symbol_id].get(tpx)
+        z = self._sz_strs[symbol_id].get(tqty)
+        if p is None or z is None:
+            try:
+                p, z = self._wire(symbol_id, tpx, tqty)
+            except ValueError as exc:
+                res.blocked.append(f"{'bid' if side > 0 else 'ask'}: cannot format {tpx}x{tqty}: {exc}")
+                return None
+        px_str, px = p
+        sz_str, qty = z
+        if qty <= 0.0 or abs(px - tpx) > 1e-9 * tpx:
+            res.blocked.append(f"{'bid' if side > 0 else 'ask'}: {tpx}x{tqty} is off the price or lot grid")
+            return None
+        ocfg = self.ocfg
+        if px * qty < ocfg.min_notional_usd - 1e-9:
+            res.blocked.append(f"{'bid' if side > 0 else 'ask'}: {px * qty:.2f} below the minimum notional")
+            return None
         bk = self.books[symbol_id]
-        side_name = "bid" if t.side > 0 else "ask"
-        if t.side not in (1, -1) or not (t.px > 0.0 and math.isfinite(t.px)) or not (t.qty > 0.0):
-            res.blocked.append(f"{side_name}: malformed target {t.px}x{t.qty}")
-            return None
-        try:
-            (px_str, px), (sz_str, qty) = self._wire(symbol_id, t.px, t.qty)
-        except ValueError as exc:
-            res.blocked.append(f"{side_name}: cannot format {t.px}x{t.qty}: {exc}")
-            return None
-        if qty <= 0.0 or abs(px - t.px) > 1e-9 * t.px:
-            res.blocked.append(f"{side_name}: {t.px}x{t.qty} is off the price or lot grid")
-            return None
-        if px * qty < self.ocfg.min_notional_usd - 1e-9:
-            res.blocked.append(f"{side_name}: {px * qty:.2f} below the minimum notional")
-            return None
-        if pending:
-            # orders accepted earlier in this sync but not yet recorded as live
-            extra_buy = sum(r.qty for r in pending if r.side > 0 and not r.reduce_only)
-            extra_sell = sum(r.qty for r in pending if r.side < 0 and not r.reduce_only)
-        else:
-            extra_buy = extra_sell = 0.0
+        live = bk.live
         # what exposure() and passive_notional() would sum, in one pass over the live orders
         buys = sells = ro_buys = ro_sells = passive = 0.0
-        for r in bk.live.values():
+        for r in live.values():
             vf = r.venue_filled_qty
             f = r.filled_qty
             rem = r.qty - (vf if vf > f else f)
@@ -647,28 +688,36 @@ class Oms:
                 passive += r.px * rem
         if not t.reduce_only:  # a reduce-only order can only bring the position towards 0
             pos = bk.position + bk.fill_adj
-            if t.side > 0:
+            # orders accepted earlier in this sync but not yet recorded as live
+            if side > 0:
+                extra_buy = sum(r.qty for r in pending if r.side > 0 and not r.reduce_only) if pending else 0.0
                 worst = pos + (buys + qty) + min(ro_buys, max(-pos, 0.0)) + extra_buy
             else:
+                extra_sell = sum(r.qty for r in pending if r.side < 0 and not r.reduce_only) if pending else 0.0
                 worst = -(pos - (sells + qty) - min(ro_sells, max(pos, 0.0)) - extra_sell)
             if worst > bk.max_inv + _QTY_EPS:
-                res.blocked.append(f"{side_name}: worst-case inventory {worst:g} beyond max {bk.max_inv:g}")
+                res.blocked.append(f"{'bid' if side > 0 else 'ask'}: worst-case inventory {worst:g} "
+                                   f"beyond max {bk.max_inv:g}")
                 return None
         if t.aggressive:
-            if now_ns - bk.last_aggressive_ns < self.ocfg.min_aggressive_interval_ms * 1_000_000:
-                res.blocked.append(f"{side_name}: aggressive order within min_aggressive_interval_ms")
+            if now_ns - bk.last_aggressive_ns < ocfg.min_aggressive_interval_ms * 1_000_000:
+                res.blocked.append(f"{'bid' if side > 0 else 'ask'}: aggressive order within "
+                                   "min_aggressive_interval_ms")
                 return None
-            if any(r.aggressive for r in bk.live.values()) or any(r.aggressive for r in pending):
-                res.blocked.append(f"{side_name}: an aggressive order is already in flight")
+            if any(r.aggressive for r in live.values()) or any(r.aggressive for r in pending):
+                res.blocked.append(f"{'bid' if side > 0 else 'ask'}: an aggressive order is already in flight")
                 return None
         else:
             notional = passive + px * qty
-            notional += sum(r.px * r.qty for r in pending if not r.aggressive)
-            if notional > self.ocfg.max_outstanding_passive_usd + 1e-9:
-                res.blocked.append(f"{side_name}: outstanding passive {notional:.2f} beyond the maximum")
+            if pending:
+                notional += sum(r.px * r.qty for r in pending if not r.aggressive)
+            if notional > ocfg.max_outstanding_passive_usd + 1e-9:
+                res.blocked.append(f"{'bid' if side > 0 else 'ask'}: outstanding passive {notional:.2f} "
+                                   "beyond the maximum")
                 return None
-        rec = OrderRecord(self.new_cloid(), symbol_id, t.side, px, qty, px_str, sz_str, t.tif, t.reduce_only,
-                          t.aggressive, now_ns, origin_ts_ns)
+        self._seq += 1  # new_cloid(), inlined
+        rec = OrderRecord(self._cloid_prefix + format(self._seq, "016x"), symbol_id, side, px, qty, px_str, sz_str,
+                          t.tif, t.reduce_only, t.aggressive, now_ns, origin_ts_ns)
         rec.reason = t.reason
         return rec
 
@@ -708,30 +757,39 @@ class Oms:
 
     def _register(self, rec: OrderRecord, now_ns: int, request_id: int) -> None:
         rec.request_id = request_id
-        rec.epoch = self.books[rec.symbol_id].epoch
+        bk = self.books[rec.symbol_id]
+        rec.epoch = bk.epoch
         rec.deadline_ns = now_ns + self.ocfg.ack_timeout_ms * 1_000_000
-        self.orders[rec.cloid] = rec
-        self.books[rec.symbol_id].live[rec.cloid] = rec
-        self.status_counts[OrderStatus.PENDING_NEW] += 1
+        cloid = rec.cloid
+        self.orders[cloid] = rec
+        bk.live[cloid] = rec
+        self.status_counts[_PENDING_NEW] += 1
         self.sent_total += 1
         if rec.aggressive:
-            self.books[rec.symbol_id].last_aggressive_ns = now_ns
+            bk.last_aggressive_ns = now_ns
         self._event(rec, now_ns)
 
     def _send_places(self, recs: list[OrderRecord], now_ns: int, b: DecisionBuilder | None, res: SyncResult) -> None:
-        why = self.limiter.try_exchange(len(recs), False, now_ns)
+        n = len(recs)
+        limiter = self.limiter
+        why = limiter.try_exchange(n, False, now_ns)
         if why is not None:
-            res.blocked.append(f"{len(recs)} new order(s) not sent: {why}")
+            res.blocked.append(f"{n} new order(s) not sent: {why}")
             return
-        rid = self._next_request_id()
+        self._request_seq += 1  # _next_request_id(), inlined
+        rid = self._request_seq
+        specs = self.specs
+        places = []
         for rec in recs:
             self._register(rec, now_ns, rid)
             if b is not None:
                 b.actions.append(ActionRecord("place", rec.cloid, rec.side, rec.px, rec.qty, rec.tif, rec.reduce_only))
+            places.append(PlaceOrder(rec.cloid, rec.symbol_id, specs[rec.symbol_id].asset, rec.side > 0, rec.px_str,
+                                     rec.sz_str, rec.tif, rec.reduce_only))  # _place_of(rec), inlined
         self.requests.append(ExchangeRequest(
-            request_id=rid, kind="order", ts_ns=now_ns, ip_weight=self.limiter.exchange_weight(len(recs)),
-            n_items=len(recs), places=tuple(self._place_of(r) for r in recs)))
-        res.placed += len(recs)
+            request_id=rid, kind="order", ts_ns=now_ns, ip_weight=limiter.exchange_weight(n),
+            n_items=n, places=tuple(places)))
+        res.placed += n
 
     def _send_modifies(self, symbol_id: int, pairs: list[tuple[OrderRecord, OrderRecord]], now_ns: int,
                        b: DecisionBuilder | None, res: SyncResult) -> None:
@@ -760,30 +818,40 @@ class Oms:
 
     def _send_cancels(self, recs: list[OrderRecord], now_ns: int, reason: str, b: DecisionBuilder | None,
                       res: SyncResult) -> None:
-        by_oid = [r for r in recs if r.oid > 0]
-        by_cloid = [r for r in recs if r.oid <= 0]
+        by_oid: list[OrderRecord] = []
+        by_cloid: list[OrderRecord] = []
+        for r in recs:
+            (by_oid if r.oid > 0 else by_cloid).append(r)
+        limiter = self.limiter
+        specs = self.specs
+        deadline_ns = now_ns + self.ocfg.ack_timeout_ms * 1_000_000
         for kind, group in (("cancel", by_oid), ("cancelByCloid", by_cloid)):
             if not group:
                 continue
-            why = self.limiter.try_exchange(len(group), True, now_ns)
+            n = len(group)
+            why = limiter.try_exchange(n, True, now_ns)
             if why is not None:
-                res.blocked.append(f"{len(group)} cancel(s) not sent: {why}")
+                res.blocked.append(f"{n} cancel(s) not sent: {why}")
                 continue
-            rid = self._next_request_id()
+            self._request_seq += 1  # _next_request_id(), inlined
+            rid = self._request_seq
             items = []
             for r in group:
-                if r.status != OrderStatus.PENDING_CANCEL:
+                if r.status != _PENDING_CANCEL:
                     r.prev_status = r.status
-                self._set_status(r, OrderStatus.PENDING_CANCEL, now_ns, reason)
+                self._set_status(r, _PENDING_CANCEL, now_ns, reason)
                 r.request_id = rid
-                r.deadline_ns = now_ns + self.ocfg.ack_timeout_ms * 1_000_000
-                items.append(CancelOrder(r.cloid, r.symbol_id, self.specs[r.symbol_id].asset, r.oid))
+                r.deadline_ns = deadline_ns
+                items.append(CancelOrder(r.cloid, r.symbol_id, specs[r.symbol_id].asset, r.oid))
                 if b is not None:
-                    b.actions.append(ActionRecord("cancel", r.cloid, r.side, r.px, r.remaining))
+                    vf = r.venue_filled_qty  # r.remaining, inlined
+                    f = r.filled_qty
+                    rem = r.qty - (vf if vf > f else f)
+                    b.actions.append(ActionRecord("cancel", r.cloid, r.side, r.px, 0.0 if 0.0 > rem else rem))
             self.requests.append(ExchangeRequest(
                 request_id=rid, kind=kind, ts_ns=now_ns,  # type: ignore[arg-type]
-                ip_weight=self.limiter.exchange_weight(len(items)), n_items=len(items), cancels=tuple(items)))
-            res.cancelled += len(items)
+                ip_weight=limiter.exchange_weight(n), n_items=n, cancels=tuple(items)))
+            res.cancelled += n
 
     # ------------------------------------------------------------------ timers and reconciliation
 
@@ -1147,8 +1215,8 @@ class Oms:
                     del self.by_oid[r.oid]
 
     def _event(self, r: OrderRecord, now_ns: int, reason: str = "") -> None:
-        self.events.append(OrderEvent(
-            symbol_id=r.symbol_id, ts_ns=now_ns, origin_ts_ns=r.origin_ts_ns, cloid=r.cloid, oid=r.oid,
-            side=r.side, px=r.px, qty=r.qty,
-            filled_qty=r.venue_filled_qty if r.venue_filled_qty > r.filled_qty else r.filled_qty,
-            status=int(r.status), reason=reason))
+        vf = r.venue_filled_qty
+        f = r.filled_qty
+        self.events.append(OrderEvent(  # positional, in OrderEvent's field order (keywords cost more)
+            r.symbol_id, now_ns, r.origin_ts_ns, r.cloid, r.oid, r.side, r.px, r.qty,  # ... side, px, qty,
+            vf if vf > f else f, int(r.status), reason))  # filled_qty, status, reason

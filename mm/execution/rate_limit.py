@@ -50,6 +50,10 @@ class RateLimiter:
         """Requests the address may send in its life (orders and modifies)."""
         return self.cfg.address_initial_requests + int(self.traded_usd * self.cfg.requests_per_usd)
 
+    def address_cap_at(self, traded_usd: float) -> int:
+        """:meth:`address_cap` had the address traded ``traded_usd`` (a past cycle's cap)."""
+        return self.cfg.address_initial_requests + int(traded_usd * self.cfg.requests_per_usd)
+
     def cancel_cap(self) -> int:
         """Requests cancels may reach: ``min(cap + extra, 2 * cap)``."""
         cap = self.address_cap()
@@ -78,9 +82,18 @@ class RateLimiter:
         return self._check(n_items, is_cancel, now_ns, 1 + max(n_items, 0) // self.cfg.batch_weight_step)
 
     def _check(self, n_items: int, is_cancel: bool, now_ns: int, weight: int) -> str | None:
-        if self.ip_weight_used(now_ns) + weight > self._ip_limit(not is_cancel):
+        # ip_weight_used, _ip_limit, cancel_cap and order_cap, inlined (one check per request sent)
+        cfg = self.cfg
+        w = self._window
+        cut = now_ns - _WINDOW_NS
+        while w and w[0][0] <= cut:
+            self.ip_used -= w.popleft()[1]
+        lim = cfg.ip_weight_per_min
+        frac = cfg.cancel_reserve_frac
+        if self.ip_used + weight > (lim if is_cancel else lim - math.ceil(frac * lim)):
             return "ip weight limit" + ("" if is_cancel else " (cancel reserve)")
-        limit = self.cancel_cap() if is_cancel else self.order_cap()
+        cap = cfg.address_initial_requests + int(self.traded_usd * cfg.requests_per_usd)
+        limit = min(cap + cfg.cancel_extra_requests, 2 * cap) if is_cancel else cap - math.ceil(frac * cap)
         if self.address_used + max(n_items, 1) > limit:
             return "address request budget" + ("" if is_cancel else " (cancel reserve)")
         return None

@@ -2,22 +2,27 @@
 
 Batch model calls (``fill_probs``, ``queue_values``) against one call per price, the
 memoised grid steps against a fresh grid's, and the OMS's price string shortcut against
-``rules.format_price``, including non-finite and out-of-range inputs.
+``rules.format_price``, including non-finite and out-of-range inputs; the OMS's one-pass
+settled-orders-and-headroom view against the two queries it replaces, and the audit rate
+budget built at drain time against the limiter read at the cycle.
 """
 
 from __future__ import annotations
 
 import math
 
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mm.execution.lifecycle import price_str_on_grid, size_str_on_lots
-from mm.execution.mode_handlers import PriceGrid
+from mm.audit.record import rate_budget
+from mm.execution.engine import ExecutionEngine
+from mm.execution.lifecycle import ExchangeRequest, Oms, price_str_on_grid, size_str_on_lots
+from mm.execution.mode_handlers import PriceGrid, SymbolSpec
 from mm.execution.models import ExpFillModel, HeuristicQueueValue, fill_probs, queue_values
+from mm.execution.order_diff import TargetOrder
 from mm.venues.hyperliquid import rules
 from mm.venues.hyperliquid.rules import price_decimals
-from tests.execution.helpers import snap
+from tests.execution.helpers import config, control, signal, snap
 
 QV = HeuristicQueueValue()
 FILL = ExpFillModel()
@@ -87,3 +92,61 @@ def test_size_str_on_lots_is_rules_format_size(qty: float, szd: int) -> None:
     lots = PriceGrid(szd).floor_qty(qty) if math.isfinite(qty) else 0.0
     if 1e-4 <= lots < 1e15:  # repr has no exponent here: the shortcut must answer
         assert size_str_on_lots(lots, szd) == rules.format_size(lots, szd)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-3, 3), st.floats(0.01, 0.3), st.booleans()), min_size=1,
+                max_size=30))
+@example([(0, 0, 0.3, True), (3, 0, 0.1, True), (1, 1, 0.2, False), (0, 2, 0.2, False)])  # long, RO ask pending
+def test_settled_and_headroom_is_settled_passive_and_headroom(steps: list[tuple[int, int, float, bool]]) -> None:
+    """The engine's one-pass view of the live orders equals the two queries it replaces, through
+    pending, acked, partly filled, cancelling, modified and reduce-only orders."""
+    o = Oms(config(), [SymbolSpec("X", 0, 2)], session_id=3)
+    o.set_max_inventory(0, 1.0)
+    now = 10**12
+    oid = 0
+    for k, (op, ticks, qty, answer) in enumerate(steps):
+        now += 1_000_000
+        side = 1 if ticks % 2 == 0 else -1
+        px = round(100.0 - 0.01 * abs(ticks), 2) if side > 0 else round(100.2 + 0.01 * abs(ticks), 2)
+        if op <= 1:
+            o.sync(0, [TargetOrder(side, px, round(qty, 2), reduce_only=op == 1)], now, False)
+        elif op == 2:
+            o.sync(0, [], now, False)
+        elif op == 3 and o.books[0].live:
+            r = next(iter(o.books[0].live.values()))
+            o.on_fill(now, 0, r.cloid, r.oid, k, r.side > 0, r.px, max(round(r.remaining / 2, 2), 0.01), 0.0, True)
+        for req in o.requests:
+            if isinstance(req, ExchangeRequest) and answer:  # else the venue has not answered (yet)
+                for p in req.places:
+                    oid += 1
+                    o.on_order_result(p.cloid, now, "resting", oid)
+                for m in req.modifies:
+                    oid += 1
+                    o.on_order_result(m.order.cloid, now, "resting", oid)
+                for c in req.cancels:
+                    o.on_cancel_result(c.cloid, now, True)
+        o.requests = []
+        settled, hb, hs = o.settled_and_headroom(0)
+        assert settled == o.settled_passive(0)
+        assert (hb, hs) == o.headroom(0)
+
+
+def test_drained_audit_rate_budget_is_the_cycles_own() -> None:
+    """The audit record's rate budget, built when drained from the counts kept at the cycle,
+    equals ``rate_budget`` of the limiter read right after that cycle."""
+    e = ExecutionEngine(1, config(), [SymbolSpec("X", 0, 2)], session_id=1)
+    e.on_control(control())
+    want = []
+    for k in range(40):
+        now = 10**12 + k * 700_000_000
+        e.on_snapshot(snap(bid=100.0 - 0.01 * (k % 3), ask=100.2 + 0.01 * (k % 2), ts_ns=now))
+        e.on_signal(signal(), now)
+        want.append(rate_budget(e.oms.limiter, now))
+        for r in e.drain_requests():
+            if isinstance(r, ExchangeRequest):
+                for p in r.places:
+                    e.on_fill(now, 0, p.cloid, 0, k, p.is_buy, float(p.px), float(p.sz), 0.0, True)
+    got = [a.rate for a in e.drain_audit(["X"])]
+    assert got == want
+    assert any(w.address_used > 0 for w in want) and len({w.address_cap for w in want}) > 1  # it traded
