@@ -49,7 +49,7 @@ class SymbolSpec(msgspec.Struct, frozen=True):
 class PriceGrid:
     """Hyperliquid's price and lot grid of one perp asset, in floats."""
 
-    __slots__ = ("_downs", "_exps", "_levels", "_lots", "_ups", "lot", "px_decimals", "sz_decimals")
+    __slots__ = ("_downs", "_exps", "_levels", "_lots", "_ulevels", "_ups", "lot", "px_decimals", "sz_decimals")
 
     _CACHE_MAX = 4096
 
@@ -64,6 +64,7 @@ class PriceGrid:
         self._downs: dict[tuple[float, int], float] = {}
         self._lots: dict[float, float] = {}
         self._levels: dict[tuple[float, ...], list[tuple[float, int]]] = {}
+        self._ulevels: dict[tuple[float, ...], list[tuple[float, int]]] = {}
 
     def _exp(self, px: float) -> int:
         e = self._exps.get(px)
@@ -148,6 +149,23 @@ class PriceGrid:
             if len(self._levels) >= self._CACHE_MAX:
                 self._levels.clear()
             self._levels[key] = out
+        return out
+
+    def unique_offset_levels(self, touch: float, side: int, offsets: Sequence[int]) -> list[tuple[float, int]]:
+        """:meth:`offset_levels` less every level whose price an earlier one has, memoised (a
+        shared list: read it, never change it)."""
+        key = (touch, side, *offsets)
+        out = self._ulevels.get(key)
+        if out is None:
+            out = []
+            seen: set[float] = set()
+            for lv in self.offset_levels(touch, side, offsets):
+                if lv[0] not in seen:
+                    out.append(lv)
+                    seen.add(lv[0])
+            if len(self._ulevels) >= self._CACHE_MAX:
+                self._ulevels.clear()
+            self._ulevels[key] = out
         return out
 
     def shift(self, px: float, n: int) -> float:
@@ -368,19 +386,16 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
     min_dist = 0.0
     if inp.spread_mult > 1.0:
         min_dist = inp.spread_mult * side * (mid - touch)
-    levels: list[tuple[float, int]] = []
-    seen: set[float] = set()
+    # our own level first, then the offsets' levels, each price once
+    cand = grid.unique_offset_levels(touch, side, cfg.candidate_offsets_ticks if offsets is None else offsets)
     if live_px > 0.0:
-        levels.append((live_px, 0))
-        seen.add(live_px)
-    cand = inp.offset_levels(side) if offsets is None else grid.offset_levels(touch, side, offsets)
-    for px, k in cand:
-        if px not in seen:
-            levels.append((px, k))
-            seen.add(px)
+        levels = [(live_px, 0)]
+        levels += [lv for lv in cand if lv[0] != live_px]
+    else:
+        levels = list(cand)
     if min_dist > 0.0:
         wide = grid.floor_px(mid - min_dist) if side > 0 else grid.ceil_px(mid + min_dist)
-        if wide not in seen:
+        if wide not in [px for px, _ in levels]:
             levels.append((wide, -grid.ticks_between(*sorted((wide, touch)))))
     inv_after = abs(inp.inventory + side * qty)
     penalty = (cfg.lambda_inv * inv_after / inp.max_inv * inp.sigma_horizon_bps(cfg.fill_horizon_s)

@@ -150,3 +150,17 @@ def test_drained_audit_rate_budget_is_the_cycles_own() -> None:
     got = [a.rate for a in e.drain_audit(["X"])]
     assert got == want
     assert any(w.address_used > 0 for w in want) and len({w.address_cap for w in want}) > 1  # it traded
+
+
+@given(st.floats(0.0001, 200_000.0), st.integers(0, 5), st.sampled_from([1, -1]),
+       st.lists(st.integers(-3, 3), min_size=1, max_size=5))
+def test_unique_offset_levels_are_offset_levels_each_price_once(px: float, szd: int, side: int,
+                                                                offsets: list[int]) -> None:
+    g = PriceGrid(szd)
+    touch = g.floor_px(px)
+    want: list[tuple[float, int]] = []
+    for lv in PriceGrid(szd).offset_levels(touch, side, offsets):
+        if all(lv[0] != w[0] for w in want):
+            want.append(lv)
+    for _ in range(2):  # the second answer comes from the memo
+        assert g.unique_offset_levels(touch, side, offsets) == want
