@@ -137,12 +137,17 @@ def positive_qv_sides(qv: QueueValueModel, grid: PriceGrid, snap: StateSnapshot,
 def _best_touch_qv(inp: CycleInputs, side: int) -> float:
     """The highest queue value over the passive candidate levels of one side."""
     touch = inp.touch(side)
-    best = -math.inf
+    join = inp.cfg.join_rank_frac
+    pxs: list[float] = []
+    ranks: list[float] = []
     for px, _ in inp.offset_levels(side):
-        if not inp.passive_ok(side, px):
-            continue
-        rank = 0.0 if side * (px - touch) > 0.0 else inp.cfg.join_rank_frac
-        best = max(best, inp.queue_value(side, px, rank))
+        if inp.passive_ok(side, px):
+            pxs.append(px)
+            ranks.append(0.0 if side * (px - touch) > 0.0 else join)
+    best = -math.inf
+    if pxs:
+        for v in inp.queue_values(side, pxs, ranks):  # one batch call; the same values as one by one
+            best = max(best, v)
     return best
 
 
