@@ -133,6 +133,10 @@ class RegimeConfig(msgspec.Struct, frozen=True, kw_only=True):
         stay_prob: per state (Quiet, Normal, Volatile, Cascade), probability of staying in
             the state from one interval to the next (sticky diagonal); the rest is spread
             over the other states by distance (``jump_decay``).
+        initial_probs: the filter's belief before its first interval (Quiet, Normal, Volatile,
+            Cascade), positive, summing to 1. Calm by default: a uniform start let the first
+            interval after start-up (a book that just filled in, a first burst) read as
+            Cascade at once, which put risk in Red for the level's whole dwell.
         jump_decay: weight of a jump of d states relative to a jump of d - 1 (off-diagonal
             row mass ∝ jump_decay^(|i - j| - 1)), in (0, 1]: 1 spreads it evenly; below 1 a
             regime moves mostly to its neighbours, so one busy interval in a Quiet market
@@ -156,6 +160,7 @@ class RegimeConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     interval_ms: int = 500
     stay_prob: tuple[float, float, float, float] = (0.98, 0.96, 0.93, 0.90)
+    initial_probs: tuple[float, float, float, float] = (0.5, 0.45, 0.049, 0.001)
     jump_decay: float = 0.05
     prior_means: tuple[
         tuple[float, float, float],
@@ -194,6 +199,9 @@ class RegimeConfig(msgspec.Struct, frozen=True, kw_only=True):
         for p in self.stay_prob:
             _require(_finite(p) and 0.0 < p < 1.0, "stay_prob", "each value must be in (0, 1)")
         _require(_finite(self.jump_decay) and 0.0 < self.jump_decay <= 1.0, "jump_decay", "must be in (0, 1]")
+        _require(len(self.initial_probs) == N_REGIMES and all(_finite(p) and p > 0.0 for p in self.initial_probs)
+                 and abs(sum(self.initial_probs) - 1.0) <= 1e-9, "initial_probs",
+                 "needs 4 positive values summing to 1")
         for name, table in (("prior_means", self.prior_means), ("prior_sd", self.prior_sd)):
             _require(len(table) == N_REGIMES, name, "needs 4 rows (one per state)")
             for row in table:

@@ -172,7 +172,7 @@ class RegimeFilter:
         self._r_floor = cfg.return_floor_bps
         self._ofi_floor = cfg.ofi_floor
         self._y = np.zeros(N_REGIME_OBS)
-        self.probs = np.full(n, 1.0 / n)
+        self.probs = np.array(cfg.initial_probs, dtype=np.float64)
         self.n_steps = 0
         self.n_skipped = 0
         self.regime: Regime = self._argmax()
