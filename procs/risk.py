@@ -157,6 +157,10 @@ class RiskWorker(Worker):
             self._persist()
             self.publish("ctl", a.control_state(now_ns, time.time_ns()))
             self.hb.set(ack_code=int(ack), ack_seq=msg.seq)
+        elif ring == "md" and getattr(msg, "venue", -1) in OUR_VENUES and not a.has_data(msg.symbol_id):
+            # market data of our venue for a symbol risk has not seen speak yet: the feed's
+            # first-data event came before this reader attached (readers start at the latest)
+            a.on_feed_stale(msg.symbol_id, False, 0, now_ns)
         elif ring == "ex":
             self.note_latency(getattr(msg, "origin_ts_ns", 0), now_ns)
 

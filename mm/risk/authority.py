@@ -392,6 +392,10 @@ class RiskAuthority(InputJournal):
             self._stale_since_ns.pop(symbol_id, None)
             self._live_symbols.add(symbol_id)
 
+    def has_data(self, symbol_id: int) -> bool:
+        """Whether the symbol's feed has reported data (its staleness counts from then on)."""
+        return symbol_id in self._live_symbols
+
     @journaled
     def on_exchange_event(self, kind: str, now_ns: int) -> None:
         """A reconnect, 429, reject or order timeout seen by execution or the feed."""

@@ -331,8 +331,10 @@ def test_a_symbol_without_its_first_data_is_starting_not_stale() -> None:
     a = authority()
     a.on_feed_stale(1, True, 8 * S, 8 * S)
     a.on_mark(1, 2_000.0, 9 * S)
+    assert not a.has_data(1)
     assert a.control_state(20 * S).safety_level == SafetyLevel.GREEN
     assert a.status(20 * S)["awaiting_first_data"] == [1] and a.status(20 * S)["stale_symbols"] == []
     a.on_feed_stale(1, False, 0, 21 * S)  # first data
+    assert a.has_data(1)
     a.on_feed_stale(1, True, 6 * S, 27 * S)
     assert a.control_state(27 * S).safety_level == SafetyLevel.RED
