@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from mm.importers import data_dir
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,6 +121,8 @@ def _wait_healthy(env: dict[str, str], cwd: Path, proc: subprocess.Popen[bytes],
                          + log.read_text(errors="replace")[-4000:])
 
 
+@pytest.mark.skipif(not (data_dir() / "hyperliquid-2025-09-04").is_dir(),
+                    reason="the walkthrough starts from the shared recording (../shared/data/real or $MM_DATA_DIR)")
 def test_readme_walkthrough_runs(tmp_path: Path) -> None:
     work = tmp_path / "checkout"
     (work / "configs").mkdir(parents=True)
