@@ -410,8 +410,10 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     assert not _since(g, "kill: execution confirmed", log_mark)
     _eventually(lambda: _same_positions(_risk_positions(g), venue.positions()), 15,
                 "risk's position to equal the venue's after kill -9, restart and kill", g)
-    rec = _eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns and r,
-                      15, "risk's reconciliation with the venue after the last kill", g)
+    # A read can straddle the thawed execution's last fills (a transient difference, which
+    # escalates to Yellow as designed); once they have settled, a reconciliation agrees.
+    rec = _eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns
+                      and r["mismatch"] is False and r, 20, "risk's reconciliation with the venue to agree after the last kill", g)
     assert rec["mismatch"] is False
     figures["positions_final"] = venue.positions()
     figures["risk_reconcile"] = {k: v for k, v in _risk_reconcile(g).items() if k != "last"}
