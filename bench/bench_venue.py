@@ -7,8 +7,9 @@
 2. The same on the real recording ``../shared/data/real/hyperliquid-2025-09-04`` (BTC, ETH,
    WLFI: snapshots, BBO updates and trades), when present.
 3. Order round trip: signed ``/exchange`` requests over loopback to a venue in a background
-   thread, latency model off: place (ALO, resting) and cancel, p50/p99 in ms. Requests are
-   signed before the clock starts; the figure is HTTP + signature recovery + matching.
+   thread, latency model off: place (ALO, resting) and cancel, p50/p99 in ms, with blocks off
+   (HTTP + signature recovery + matching) and with the default Hyperliquid-like blocks (an
+   action is answered when its block closes, ~70 ms). Requests are signed before the clock starts.
 
 Run: ``python -m bench.bench_venue [--quick]``.
 """
@@ -27,7 +28,7 @@ import requests
 from mm.schema import Bbo, BookSnapshot, MarketEvent, Side, Trade, Venue
 from mm.venues.hyperliquid import exchange_wire as wire
 from mm.venues.hyperliquid import rules, signing
-from mm.venues.sim.config import CoinConfig, UserConfig, VenueConfig
+from mm.venues.sim.config import CoinConfig, MatchingConfig, UserConfig, VenueConfig
 from mm.venues.sim.driver import load_hyperliquid_csv
 from mm.venues.sim.matching import MatchingEngine, OrderRequest
 from mm.venues.sim.server import ThreadedVenue
@@ -112,9 +113,20 @@ def bench_real(quick: bool) -> dict[str, Any]:
 
 
 def bench_round_trip(quick: bool) -> dict[str, Any]:
-    n = 200 if quick else 1000
+    out: dict[str, Any] = {}
+    for block_ms in (0, MatchingConfig().block_ms):
+        fig = _round_trip(200 if quick else 1000, block_ms)
+        out.update(fig if block_ms else {f"{k}_no_blocks" if k != "rtt_samples" else k: v for k, v in fig.items()})
+    return out
+
+
+def _round_trip(n: int, block_ms: int) -> dict[str, Any]:
+    """Place/cancel round trips; ``block_ms`` 0 = every action applied on arrival (the venue's
+    own cost: HTTP, signature recovery, matching), else in Hyperliquid-like blocks of that
+    mean length (the paper venue's default: an action waits for its block to close)."""
     cfg = VenueConfig(coins=(CoinConfig(name="BTC", sz_decimals=5),),
-                      users=(UserConfig(address=USER, balance_usd=1e9),))
+                      users=(UserConfig(address=USER, balance_usd=1e9),),
+                      matching=MatchingConfig(block_ms=block_ms))
     place_ms: list[float] = []
     cancel_ms: list[float] = []
     with ThreadedVenue(cfg) as venue:
@@ -151,7 +163,8 @@ def bench_round_trip(quick: bool) -> dict[str, Any]:
         "cancel_rtt_p99_ms": float(np.percentile(cancel_ms, 99)),
         "rtt_samples": n,
     }
-    print(f"venue loopback round trip ({n} each, latency model off): order p50 {out['order_rtt_p50_ms']:.2f} ms "
+    blocks = f"blocks of {block_ms} ms" if block_ms else "blocks off"
+    print(f"venue loopback round trip ({n} each, latency model off, {blocks}): order p50 {out['order_rtt_p50_ms']:.2f} ms "
           f"p99 {out['order_rtt_p99_ms']:.2f} ms; cancel p50 {out['cancel_rtt_p50_ms']:.2f} ms "
           f"p99 {out['cancel_rtt_p99_ms']:.2f} ms")
     return out
