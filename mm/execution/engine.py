@@ -27,10 +27,11 @@ dropped.
 Input journal (live/replay parity): with ``journal=True`` every call that changes the
 engine's state (the ``on_*`` inputs, ``tick``, ``decide``, ``set_position``,
 ``request_open_orders``, ``activate_variant``) is appended to :attr:`inputs` as
-``(op, args)`` with its arguments exactly as given; :data:`INPUT_ARGS` is the type of each
-op's arguments (the decoding table). Feeding the same calls in the same order to an engine
-built alike (config, specs, models, ``session_id``) reproduces every decision
-(:mod:`mm.replay.parity`).
+``(op, args)`` with its arguments exactly as given (the journal of
+:class:`mm.recording.journal.InputJournal`, as risk's and the pipeline stages');
+:data:`INPUT_ARGS` is the type of each op's arguments (the decoding table, ``OPS``). Feeding
+the same calls in the same order to an engine built alike (config, specs, models,
+``session_id``) reproduces every decision (:mod:`mm.replay.parity`).
 
 Variants (:mod:`mm.execution.variants`): parameter variants run in shadow beside the active
 policy on the same inputs; their would-be quotes get simulated fills. They never send
@@ -55,7 +56,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal, Protocol
+from typing import Any, ClassVar, Final, Literal, Protocol
 
 import msgspec
 
@@ -79,6 +80,7 @@ from mm.execution.state_machine import SymbolState, safe_target
 from mm.execution.variants import VariantSet, VariantSpec, make_variant_policy
 from mm.models.fill_survival import FillSurvivalModel
 from mm.models.queue_value import QueueValueModel as FittedQueueValue
+from mm.recording.journal import InputJournal
 from mm.schema import (
     SIDES_ASK,
     SIDES_BID,
@@ -110,9 +112,6 @@ def _rate_budget(limiter: RateLimiter, counts: tuple[int, int, float, int]) -> R
         address_cap=int(limiter.address_cap_at(traded_usd)),
         refused=int(refused),
     )
-
-InputCall = tuple[str, tuple[Any, ...]]
-"""One journaled call: the method's name and its positional arguments."""
 
 INPUT_ARGS: Final[dict[str, Any]] = {
     "on_control": tuple[ControlState],
@@ -194,8 +193,10 @@ def _book_ok(s: StateSnapshot) -> bool:
     )
 
 
-class ExecutionEngine:
+class ExecutionEngine(InputJournal):
     """One decision cycle per input; returns the cycle's summary; requests and records in outboxes."""
+
+    OPS: ClassVar[dict[str, Any]] = INPUT_ARGS
 
     def __init__(
         self,
@@ -211,6 +212,7 @@ class ExecutionEngine:
         variant_seed: int = 0,
         journal: bool = False,
     ) -> None:
+        super().__init__(journal)
         self.cfg = cfg if cfg is not None else ExecutionConfig()
         if specs is None:
             specs = [SymbolSpec(str(i), i, self.cfg.default_sz_decimals) for i in range(n_symbols)]
@@ -229,7 +231,6 @@ class ExecutionEngine:
         self.records: deque[_PendingRecord] = deque(maxlen=self.outbox_max)
         self.dropped_records = 0
         self.dropped_events = 0
-        self.inputs: list[InputCall] | None = [] if journal else None
         self.variants = VariantSet(self.cfg, variants, self.specs, self.qv, self.fill, variant_seed)
         self.activations: list[tuple[int, str, str]] = []  # (now_ns, from, to)
         self.shadow_fills: deque[ShadowFill] = deque(maxlen=self.outbox_max)
@@ -237,23 +238,11 @@ class ExecutionEngine:
         self.dropped_shadow_fills = 0
 
     # ------------------------------------------------------------------ the input journal
-
-    def _j(self, op: str, *args: Any) -> None:
-        if self.inputs is not None:
-            self.inputs.append((op, args))
-
-    def drain_inputs(self) -> list[InputCall]:
-        """The journaled calls since the last drain (empty without ``journal``)."""
-        if not self.inputs:
-            return []
-        out = self.inputs
-        self.inputs = []
-        return out
+    # ``_j``, ``inputs`` and ``drain_inputs`` come from :class:`mm.recording.journal.InputJournal`.
 
     def apply_input(self, op: str, args: Sequence[Any]) -> None:
         """Replay one journaled call (``op`` one of :data:`INPUT_ARGS`)."""
-        if op not in INPUT_ARGS:
-            raise ValueError(f"journal: unknown engine input {op!r}")
+        self._check_op(op)
         getattr(self, op)(*args)
 
     # ------------------------------------------------------------------ inputs
