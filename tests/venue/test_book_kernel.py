@@ -133,6 +133,85 @@ def test_same_fills_on_a_rough_random_market(seed: int) -> None:
     assert kernel_touch_keeper(evs, 0, 10, model, seed % 2 == 1) == want
 
 
+def _engine_state(sim: MatchingEngine) -> tuple[Any, ...]:
+    cb = sim.books["X"]
+    out: list[Any] = []
+    for side in (cb.bids, cb.asks):
+        out.append([(px, side.levels[px].bg) for px in side.best_first()])
+        out.append({px: q for px, q in side.depl.items() if q})
+    out.append(sorted((o.oid, 0 if o.is_buy else 1, o.px, o.rem_lots, o.ahead)
+                      for side in (cb.bids, cb.asks) for lv in side.levels.values() for o in lv.orders))
+    return tuple(out)
+
+
+def _kernel_state(book: bk.KernelBook, oid_of: dict[int, int]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for s in (bk.BID, bk.ASK):
+        out.append(book.levels(s))
+        out.append(book.depletion(s))
+    out.append(sorted((oid_of[o[0]], *o[1:]) for o in book.orders()))
+    return tuple(out)
+
+
+@pytest.mark.parametrize(("source", "model", "full"), [("random", "pro_rata", False), ("random", "behind_first", True),
+                                                       ("random", "ahead_first", False), ("WLFI", "pro_rata", False)])
+def test_same_book_after_every_event(source: str, model: str, full: bool) -> None:
+    """Not only the fills: after every event the kernel's levels (price, background), depletion and our
+    orders (remaining, queue ahead) are the matching engine's, with the touch keeper of both driven step
+    by step from here."""
+    evs = _gen_events(11, 2500) if source == "random" else _real("WLFI", 120.0)
+    quote_lots = 10 if source == "random" else 600
+    sim = MatchingEngine([CoinConfig(name="X", sz_decimals=0)],
+                         MatchingConfig(block_ms=0, queue_model=model,  # type: ignore[arg-type]
+                                        trade_through="full" if full else "print_qty"), None,
+                         [UserConfig(address=USER, balance_usd=1e12, leverage=20)])
+    dec = sim.books["X"].rules.px_decimals
+    cols = bk.encode_events(evs, dec, 0)
+    book = bk.KernelBook(QueueModel(model), trade_through_full=full)
+    st = book.state
+    oid_of: dict[int, int] = {}  # kernel oid -> engine oid
+    live: dict[int, tuple[int, int, int]] = {}  # side -> (engine oid, kernel oid, px)
+    compared_with_orders = 0
+    for i, ev in enumerate(evs):
+        t = ev.ts_ns
+        if isinstance(ev, Trade):
+            sim.apply_trade("X", ev.side > 0, ev.px, ev.qty, t, ev.trade_id)
+        elif isinstance(ev, BookSnapshot):
+            sim.apply_book_snapshot("X", list(zip(ev.bid_px, ev.bid_qty)), list(zip(ev.ask_px, ev.ask_qty)), t)
+        else:
+            sim.apply_bbo("X", ev.bid_px, ev.bid_qty, ev.ask_px, ev.ask_qty, t)
+        bk.apply_event(st, cols.kind, cols.t_ns, cols.a, cols.lvl_px, cols.lvl_lots, i)
+        bid, ask = sim.bbo("X")
+        open_ids = {o.oid for o in sim.open_orders(USER)}
+        for s, top in ((bk.BID, bid), (bk.ASK, ask)):
+            assert bk.top(st, s) == ((top[0], top[1]) if top is not None else (0, 0))
+        for s, top in ((bk.BID, bid), (bk.ASK, ask)):
+            if top is None:
+                continue
+            cur = live.get(s)
+            alive = cur is not None and cur[0] in open_ids
+            assert alive == (cur is not None and bk.is_live(st, cur[1]))
+            if cur is not None and alive and cur[2] == top[0]:
+                continue
+            if cur is not None and alive:
+                sim.cancel(USER, 0, cur[0], t)
+                assert bk.cancel(st, cur[1])
+            px = f"{top[0] / 10**dec:.{dec}f}"
+            res = sim.place_order(USER, OrderRequest(asset=0, is_buy=s == bk.BID, px=px, sz=str(quote_lots), tif="Alo"), t)
+            koid = bk.place_alo(st, s == bk.BID, top[0], quote_lots)
+            assert (res.kind == "resting") == (koid > 0)
+            if koid > 0:
+                oid_of[koid] = res.oid
+                live[s] = (res.oid, koid, top[0])
+            else:
+                live.pop(s, None)
+        sim.drain_events()
+        want = _engine_state(sim)
+        assert _kernel_state(book, oid_of) == want, f"event {i}: {type(ev).__name__}"
+        compared_with_orders += bool(want[4])
+    assert compared_with_orders > len(evs) // 2
+
+
 def test_encode_matches_the_engine_conversion() -> None:
     ev = BookSnapshot(ts_ns=1, remote_ts_ms=0, seq=0, venue=0, symbol_id=0, bid_px=[100.05, 100.05, 99.0, 0.0], bid_qty=[1.0, 2.0, 0.0, 3.0],
                       ask_px=[100.0, 101.0], ask_qty=[1.0, 1.5])

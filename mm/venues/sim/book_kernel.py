@@ -195,6 +195,19 @@ class KernelBook:
         b = self.s[LB + side * LC: LB + side * LC + n][::-1]
         return [(int(x) if side == BID else -int(x), int(y)) for x, y in zip(k, b)]
 
+    def depletion(self, side: int) -> dict[int, int]:
+        """``{px_units: lots}`` of one side's depletion."""
+        n = int(self.s[M_DN + side])
+        k = self.s[DK + side * LC: DK + side * LC + n]
+        q = self.s[DQ + side * LC: DQ + side * LC + n]
+        return {(int(x) if side == BID else -int(x)): int(y) for x, y in zip(k, q)}
+
+    def orders(self) -> list[tuple[int, int, int, int, int]]:
+        """``(oid, side, px_units, remaining lots, ahead)`` of our live orders, by oid."""
+        rows = self.s[ORD: ORD + 6 * OC].reshape(OC, 6)
+        return sorted((int(r[O_OID]), int(r[O_SIDE]), int(r[O_KEY]) if r[O_SIDE] == BID else -int(r[O_KEY]),
+                       int(r[O_REM]), int(r[O_AHEAD])) for r in rows if r[O_LIVE])
+
 
 # ---------------------------------------------------------------------- sorted maps in the state array
 
