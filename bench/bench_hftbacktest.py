@@ -46,8 +46,9 @@ Speed (events/s, the same denominator: mm's market events of the window):
   hftbacktest's ``HashMapMarketDepthBacktest`` with the keeper in an njit loop, and mm's
   :class:`~mm.venues.sim.matching.MatchingEngine` (Python) driven directly; and book only (no
   orders). All three are timed alike: compiled (or loaded from numba's cache) before the timing,
-  a fresh book built outside it for each run, the best of ``BOOK_REPEATS`` whole-stream runs (the
-  median is in the JSON too). Inputs differ, and not in mm's favour: hftbacktest replays the
+  a fresh book built outside it for each run, the best of ``BOOK_REPEATS`` whole-stream runs, run in
+  rounds of one run per engine so that another process's burst falls on all of them (the median
+  is in the JSON too). Inputs differ, and not in mm's favour: hftbacktest replays the
   precomputed level-diff rows built by :func:`to_hbt_events` (outside its timing, its build rate
   printed), the kernel the events as columns (:func:`mm.venues.sim.book_kernel.encode_events`,
   outside the timing, its build rate printed) in which a snapshot is all of its levels: the kernel
@@ -98,20 +99,22 @@ TOL_NOTIONAL_REL = 0.25
 TOL_PNL_BPS = 1.5
 
 MS = 1_000_000
-BOOK_REPEATS = 7  # book (+ queue) timings: best of this many whole-stream runs, on every engine alike
+BOOK_REPEATS = 7  # book (+ queue) timings: best of this many rounds of whole-stream runs, every engine alike
 
 
-def best_of(n: int, setup: Any, body: Any, done: Any) -> tuple[float, float]:
-    """Best and median seconds of ``body(setup())`` over ``n`` runs; ``setup`` and ``done`` are untimed."""
-    times: list[float] = []
+def best_of_interleaved(n: int, runs: dict[str, tuple[Any, Any, Any]]) -> dict[str, tuple[float, float]]:
+    """Best and median seconds of each run's ``body(setup())`` over ``n`` rounds; ``setup`` and ``done``
+    untimed. A round runs every engine once, so a burst of other load on the machine (2 shared cores)
+    falls on all of them rather than on all repetitions of one."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(n):
-        x = setup()
-        t = time.perf_counter()
-        body(x)
-        times.append(time.perf_counter() - t)
-        done(x)
-    times.sort()
-    return times[0], times[len(times) // 2]
+        for name, (setup, body, done) in runs.items():
+            x = setup()
+            t = time.perf_counter()
+            body(x)
+            times[name].append(time.perf_counter() - t)
+            done(x)
+    return {name: (min(ts), sorted(ts)[len(ts) // 2]) for name, ts in times.items()}
 
 
 def tick_of(px: float, sz_decimals: int) -> float:
@@ -413,22 +416,20 @@ def cross_check(coin: str, quick: bool) -> dict[str, Any]:
     quote_lots = round(quote * 10**sz_dec)
     bk.run_touch_keeper(bk.KernelBook().state, cols.kind[:2000], cols.t_ns, cols.a, cols.lvl_px, cols.lvl_lots,
                         quote_lots, True)  # compile (or load the cache) outside the timing
+    runs: dict[str, tuple[Any, Any, Any]] = {}
     for with_orders in (False, True):
         key = "book_queue" if with_orders else "book_only"
-        runs = {
-            "hbt": (lambda: hbt_backtest(data, tick, lot),
-                    lambda hb, wo=with_orders: touch_loop(hb, quote, wo), lambda hb: hb.close()),
-            "mm": (lambda: None,
-                   lambda _, wo=with_orders: mm_touch_keeper(events, coin, sz_dec, quote, tick, wo), lambda _: None),
-            "mm_kernel": (lambda: bk.KernelBook().state,
-                          lambda st, wo=with_orders: bk.run_touch_keeper(st, cols.kind, cols.t_ns, cols.a, cols.lvl_px,
-                                                                          cols.lvl_lots, quote_lots, wo),
-                          lambda _: None),
-        }
-        for name, (setup, body, done) in runs.items():
-            best_s, median_s = best_of(BOOK_REPEATS, setup, body, done)
-            speed[f"{name}_{key}_events_per_s"] = n_ev / best_s
-            speed[f"{name}_{key}_events_per_s_median"] = n_ev / median_s
+        runs[f"hbt_{key}"] = (lambda: hbt_backtest(data, tick, lot),
+                              lambda hb, wo=with_orders: touch_loop(hb, quote, wo), lambda hb: hb.close())
+        runs[f"mm_kernel_{key}"] = (lambda: bk.KernelBook().state,
+                                    lambda st, wo=with_orders: bk.run_touch_keeper(
+                                        st, cols.kind, cols.t_ns, cols.a, cols.lvl_px, cols.lvl_lots, quote_lots, wo),
+                                    lambda _: None)
+        runs[f"mm_{key}"] = (lambda: None, lambda _, wo=with_orders: mm_touch_keeper(events, coin, sz_dec, quote,
+                                                                                       tick, wo), lambda _: None)
+    for name, (best_s, median_s) in best_of_interleaved(BOOK_REPEATS, runs).items():
+        speed[f"{name}_events_per_s"] = n_ev / best_s
+        speed[f"{name}_events_per_s_median"] = n_ev / median_s
     speed["hbt_policy_loop_events_per_s"] = n_ev / hbt_s
     speed["mm_policy_loop_events_per_s"] = n_ev / mm_s
     speed["hbt_rows"] = float(len(data))
@@ -483,7 +484,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         kq, hq = s["mm_kernel_book_queue_events_per_s"], s["hbt_book_queue_events_per_s"]
         kb, hb = s["mm_kernel_book_only_events_per_s"], s["hbt_book_only_events_per_s"]
         print(f"  speed, events/s over mm's {r['events']} market events, best of {BOOK_REPEATS} whole-stream runs each "
-              f"(compiled before, fresh book per run):")
+              f"(compiled before, fresh book per run, engines interleaved run by run):")
         print(f"    book + queue fill model (touch keeper): compiled kernel (mm.venues.sim.book_kernel) {kq:,.0f} vs "
               f"hftbacktest {hq:,.0f} ({kq / hq:.2f}x); book only {kb:,.0f} vs {hb:,.0f} ({kb / hb:.2f}x)")
         print(f"    inputs: the kernel takes whole snapshots ({s['kernel_levels_per_snapshot']:.0f} levels each), BBOs and trades as columns (built once per "
