@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final, Literal
 
 import msgspec
@@ -336,6 +336,47 @@ class _SymbolBook:
         self.epoch = 0  # bumped when the venue's position is adopted
 
 
+def _outstanding(live: Iterable[OrderRecord],
+                 settled: list[OrderRecord] | None = None) -> tuple[float, float, float, float, float]:
+    """One pass over a symbol's live orders: the qty still to fill of the buys, the sells, the
+    reduce-only buys and the reduce-only sells, and the passive notional (px times that qty).
+
+    With ``settled`` a list, the settled passive orders (those of :meth:`Oms.settled_passive`,
+    told by the same test) are appended to it and left out of the sums. A modify in flight
+    counts both orders in full. The OMS's one loop for these sums (:meth:`Oms.exposure`,
+    :meth:`Oms.settled_and_headroom` on the decision path, and the checks of a placement)."""
+    buys = sells = ro_buys = ro_sells = passive = 0.0
+    for r in live:
+        if (settled is not None and r.status in _SETTLED and r.oid > 0 and not r.aggressive and not r.dry_run
+                and not r.replaced_by):
+            settled.append(r)
+            continue
+        # r.remaining, inlined (this loop runs for every order checked)
+        vf = r.venue_filled_qty
+        f = r.filled_qty
+        rem = r.qty - (vf if vf > f else f)
+        if 0.0 > rem:
+            rem = 0.0
+        if r.side > 0:
+            if r.reduce_only:
+                ro_buys += rem
+            else:
+                buys += rem
+        elif r.reduce_only:
+            ro_sells += rem
+        else:
+            sells += rem
+        if not r.aggressive:
+            passive += r.px * rem
+    return buys, sells, ro_buys, ro_sells, passive
+
+
+def _worst(pos: float, buys: float, sells: float, ro_buys: float, ro_sells: float) -> tuple[float, float]:
+    """(worst long, worst short) position if every order of these sums filled; reduce-only
+    orders count only up to the position they can close."""
+    return pos + buys + min(ro_buys, max(-pos, 0.0)), pos - sells - min(ro_sells, max(pos, 0.0))
+
+
 # --------------------------------------------------------------------------- the OMS
 
 
@@ -433,29 +474,8 @@ class Oms:
         only up to the position they can close.
         """
         bk = self.books[symbol_id]
-        pos = bk.position + bk.fill_adj
-        buys = sells = ro_buys = ro_sells = 0.0
-        for r in bk.live.values():
-            if exclude and r.cloid in exclude:
-                continue
-            if (skip_settled and r.status in _SETTLED and r.oid > 0 and not r.aggressive and not r.dry_run
-                    and not r.replaced_by):
-                continue
-            # r.remaining, inlined (this loop runs for every order checked)
-            vf = r.venue_filled_qty
-            f = r.filled_qty
-            rem = r.qty - (vf if vf > f else f)
-            if 0.0 > rem:
-                rem = 0.0
-            if r.side > 0:
-                if r.reduce_only:
-                    ro_buys += rem
-                else:
-                    buys += rem
-            elif r.reduce_only:
-                ro_sells += rem
-            else:
-                sells += rem
+        live = bk.live.values() if not exclude else [r for r in bk.live.values() if r.cloid not in exclude]
+        buys, sells, ro_buys, ro_sells, _ = _outstanding(live, [] if skip_settled else None)
         if add_side > 0:
             if add_reduce_only:
                 ro_buys += add_qty
@@ -466,9 +486,7 @@ class Oms:
                 ro_sells += add_qty
             else:
                 sells += add_qty
-        worst_long = pos + buys + min(ro_buys, max(-pos, 0.0))
-        worst_short = pos - sells - min(ro_sells, max(pos, 0.0))
-        return worst_long, worst_short
+        return _worst(bk.position + bk.fill_adj, buys, sells, ro_buys, ro_sells)
 
     def headroom(self, symbol_id: int, settled: Sequence[OrderRecord] | None = None) -> tuple[float, float]:
         """(buy, sell) qty that may be added, leaving out the settled passive orders the diff replaces."""
@@ -483,27 +501,9 @@ class Oms:
         """``(settled_passive(symbol_id), *headroom(symbol_id))`` in one pass over the live
         orders (the engine's per-cycle view): the same orders, the same sums."""
         bk = self.books[symbol_id]
-        pos = bk.position + bk.fill_adj
         settled: list[OrderRecord] = []
-        buys = sells = ro_buys = ro_sells = 0.0
-        for r in bk.live.values():
-            if r.status in _SETTLED and r.oid > 0 and not r.aggressive and not r.dry_run and not r.replaced_by:
-                settled.append(r)
-                continue
-            vf = r.venue_filled_qty
-            f = r.filled_qty
-            rem = r.qty - (vf if vf > f else f)
-            if 0.0 > rem:
-                rem = 0.0
-            if r.side > 0:
-                if r.reduce_only:
-                    ro_buys += rem
-                else:
-                    buys += rem
-            elif r.reduce_only:
-                ro_sells += rem
-            else:
-                sells += rem
+        buys, sells, ro_buys, ro_sells, _ = _outstanding(bk.live.values(), settled)
+        pos = bk.position + bk.fill_adj  # _worst, inlined (a call per cycle saved; the parity test compares)
         worst_long = pos + buys + min(ro_buys, max(-pos, 0.0))
         worst_short = pos - sells - min(ro_sells, max(pos, 0.0))
         mx = bk.max_inv
@@ -668,24 +668,7 @@ class Oms:
         bk = self.books[symbol_id]
         live = bk.live
         # what exposure() and passive_notional() would sum, in one pass over the live orders
-        buys = sells = ro_buys = ro_sells = passive = 0.0
-        for r in live.values():
-            vf = r.venue_filled_qty
-            f = r.filled_qty
-            rem = r.qty - (vf if vf > f else f)
-            if 0.0 > rem:
-                rem = 0.0
-            if r.side > 0:
-                if r.reduce_only:
-                    ro_buys += rem
-                else:
-                    buys += rem
-            elif r.reduce_only:
-                ro_sells += rem
-            else:
-                sells += rem
-            if not r.aggressive:
-                passive += r.px * rem
+        buys, sells, ro_buys, ro_sells, passive = _outstanding(live.values())
         if not t.reduce_only:  # a reduce-only order can only bring the position towards 0
             pos = bk.position + bk.fill_adj
             # orders accepted earlier in this sync but not yet recorded as live
