@@ -20,7 +20,10 @@ time-ordered hold-out of the training rows (:func:`mm.models.train.fit_direction
 
 Model file: msgspec JSON ``{"format": "mm.direction", "version": 1, ...}``
 (:class:`DirectionParams`); :func:`decode_params` validates format, version, feature names
-and finiteness. Fitting is in :mod:`mm.models.train`. Pure logic.
+and finiteness (the checks of every linear model over the queue value's features,
+:func:`mm.models.queue_value.validate_linear`) and the threshold. The model is a
+:class:`mm.models.queue_value.LinearModel` with a sigmoid on top. Fitting is in
+:mod:`mm.models.train`. Pure logic.
 """
 
 from __future__ import annotations
@@ -30,7 +33,14 @@ from typing import Final
 
 import msgspec
 
-from mm.models.queue_value import N_QV_FEATURES, QV_FEATURES, qv_features
+from mm.models.queue_value import (
+    N_QV_FEATURES,
+    QV_FEATURES,
+    LinearModel,
+    decode_linear,
+    qv_features,
+    validate_linear,
+)
 from mm.schema import StateSnapshot
 
 MODEL_FORMAT: Final = "mm.direction"
@@ -73,33 +83,16 @@ def encode_params(params: DirectionParams) -> bytes:
 
 
 def validate_params(p: DirectionParams) -> None:
-    """ValueError naming the bad field."""
-    if p.format != MODEL_FORMAT:
-        raise ValueError(f"format: expected {MODEL_FORMAT!r}, got {p.format!r}")
-    if p.version != MODEL_VERSION:
-        raise ValueError(f"version: expected {MODEL_VERSION}, got {p.version}")
-    if tuple(p.feature_names) != DIRECTION_FEATURES:
-        raise ValueError(f"feature_names: expected {list(DIRECTION_FEATURES)}, got {p.feature_names}")
-    if len(p.coef) != N_DIRECTION_FEATURES:
-        raise ValueError(f"coef: expected {N_DIRECTION_FEATURES} values, got {len(p.coef)}")
-    if not all(math.isfinite(c) for c in p.coef) or not math.isfinite(p.intercept):
-        raise ValueError("coef/intercept: must be finite")
-    if not (p.qty_scale > 0.0 and math.isfinite(p.qty_scale)):
-        raise ValueError("qty_scale: must be finite and > 0")
-    if not (p.markout_s > 0.0 and math.isfinite(p.markout_s)):
-        raise ValueError("markout_s: must be finite and > 0")
+    """ValueError naming the bad field (:func:`mm.models.queue_value.validate_linear`, then
+    ``threshold``)."""
+    validate_linear(p, MODEL_FORMAT, MODEL_VERSION)
     if not 0.0 < p.threshold <= 1.0:
         raise ValueError(f"threshold: must be in (0, 1], got {p.threshold!r}")
 
 
 def decode_params(data: bytes) -> DirectionParams:
     """Parse and validate a model file's bytes; ValueError names the bad field."""
-    try:
-        p = msgspec.json.decode(data, type=DirectionParams)
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"direction model: {exc}") from exc
-    validate_params(p)
-    return p
+    return decode_linear(data, DirectionParams, "direction model", validate_params)
 
 
 def _sigmoid(z: float) -> float:
@@ -109,18 +102,16 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-class DirectionModel:
+class DirectionModel(LinearModel):
     """``adverse_prob(side, px, rank_frac, snap)`` in [0, 1]; ``threshold`` from the file."""
 
-    __slots__ = ("_b0", "_w", "params", "qty_scale", "threshold")
+    __slots__ = ("params", "threshold")
 
     def __init__(self, params: DirectionParams) -> None:
         validate_params(params)
+        super().__init__(params)
         self.params = params
-        self.qty_scale = params.qty_scale
         self.threshold = params.threshold
-        self._b0 = params.intercept
-        self._w = list(params.coef)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DirectionModel:
@@ -128,11 +119,7 @@ class DirectionModel:
 
     def predict(self, x: list[float]) -> float:
         """P(adverse) of a feature vector (:data:`DIRECTION_FEATURES` order)."""
-        z = self._b0
-        w = self._w
-        for i in range(N_DIRECTION_FEATURES):
-            z += w[i] * x[i]
-        return _sigmoid(z)
+        return _sigmoid(self.linear(x))
 
     def adverse_prob(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
         """P(a fill of this order is adverse at the markout); 1.0 without a mid or a finite

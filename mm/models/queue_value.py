@@ -63,7 +63,8 @@ names.
 from __future__ import annotations
 
 import math
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol, TypeVar
 
 import msgspec
 
@@ -244,6 +245,84 @@ class HeuristicQueueValue:
         return delta_bps(snap, side, px) - self.adverse_bps(side, rank_frac, snap) - self.maker_fee_bps
 
 
+# --------------------------------------------------------------------------- linear models over QV_FEATURES
+# The learned queue value and the direction model (:mod:`mm.models.direction`) are both one
+# linear score over :data:`QV_FEATURES` with the same file fields; what they share is here.
+
+
+class LinearParams(Protocol):
+    """The fields of a linear model file over :data:`QV_FEATURES` (read-only)."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def qty_scale(self) -> float: ...
+    @property
+    def markout_s(self) -> float: ...
+    @property
+    def feature_names(self) -> list[str]: ...
+    @property
+    def intercept(self) -> float: ...
+    @property
+    def coef(self) -> list[float]: ...
+
+
+P = TypeVar("P", bound=LinearParams)
+
+
+def validate_linear(p: LinearParams, model_format: str, model_version: int) -> None:
+    """The checks of a linear model file: its format and version, the feature names, one
+    finite coefficient per feature, ``qty_scale`` and ``markout_s`` finite and > 0;
+    ValueError naming the bad field."""
+    if p.format != model_format:
+        raise ValueError(f"format: expected {model_format!r}, got {p.format!r}")
+    if p.version != model_version:
+        raise ValueError(f"version: expected {model_version}, got {p.version}")
+    if tuple(p.feature_names) != QV_FEATURES:
+        raise ValueError(f"feature_names: expected {list(QV_FEATURES)}, got {p.feature_names}")
+    if len(p.coef) != N_QV_FEATURES:
+        raise ValueError(f"coef: expected {N_QV_FEATURES} values, got {len(p.coef)}")
+    if not all(math.isfinite(c) for c in p.coef) or not math.isfinite(p.intercept):
+        raise ValueError("coef/intercept: must be finite")
+    if not (p.qty_scale > 0.0 and math.isfinite(p.qty_scale)):
+        raise ValueError("qty_scale: must be finite and > 0")
+    if not (p.markout_s > 0.0 and math.isfinite(p.markout_s)):
+        raise ValueError("markout_s: must be finite and > 0")
+
+
+def decode_linear(data: bytes, params_type: type[P], what: str, validate: Callable[[P], None]) -> P:
+    """A model file's bytes decoded as ``params_type`` and validated; ValueError names the bad
+    field (a file that does not decode: ``"<what>: <decoder's message>"``)."""
+    try:
+        p = msgspec.json.decode(data, type=params_type)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"{what}: {exc}") from exc
+    validate(p)
+    return p
+
+
+class LinearModel:
+    """``intercept + coef . x`` over :data:`QV_FEATURES` (:meth:`linear`), the file's
+    ``qty_scale`` for the features; the caller validates ``params`` first."""
+
+    __slots__ = ("_b0", "_w", "qty_scale")
+
+    def __init__(self, params: LinearParams) -> None:
+        self.qty_scale = params.qty_scale
+        self._b0 = params.intercept
+        self._w = list(params.coef)
+
+    def linear(self, x: list[float]) -> float:
+        """The linear score of a feature vector (:data:`QV_FEATURES` order)."""
+        z = self._b0
+        w = self._w
+        for i in range(N_QV_FEATURES):
+            z += w[i] * x[i]
+        return z
+
+
 class QueueValueParams(msgspec.Struct, frozen=True, kw_only=True):
     """The saved learned model: gross edge = intercept + coef . features (bps)."""
 
@@ -265,44 +344,25 @@ def encode_params(params: QueueValueParams) -> bytes:
 
 
 def validate_params(p: QueueValueParams) -> None:
-    if p.format != MODEL_FORMAT:
-        raise ValueError(f"format: expected {MODEL_FORMAT!r}, got {p.format!r}")
-    if p.version != MODEL_VERSION:
-        raise ValueError(f"version: expected {MODEL_VERSION}, got {p.version}")
-    if tuple(p.feature_names) != QV_FEATURES:
-        raise ValueError(f"feature_names: expected {list(QV_FEATURES)}, got {p.feature_names}")
-    if len(p.coef) != N_QV_FEATURES:
-        raise ValueError(f"coef: expected {N_QV_FEATURES} values, got {len(p.coef)}")
-    if not all(math.isfinite(c) for c in p.coef) or not math.isfinite(p.intercept):
-        raise ValueError("coef/intercept: must be finite")
-    if not (p.qty_scale > 0.0 and math.isfinite(p.qty_scale)):
-        raise ValueError("qty_scale: must be finite and > 0")
-    if not (p.markout_s > 0.0 and math.isfinite(p.markout_s)):
-        raise ValueError("markout_s: must be finite and > 0")
+    """ValueError naming the bad field (:func:`validate_linear`)."""
+    validate_linear(p, MODEL_FORMAT, MODEL_VERSION)
 
 
 def decode_params(data: bytes) -> QueueValueParams:
     """Parse and validate a model file's bytes; ValueError names the bad field."""
-    try:
-        p = msgspec.json.decode(data, type=QueueValueParams)
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"queue value model: {exc}") from exc
-    validate_params(p)
-    return p
+    return decode_linear(data, QueueValueParams, "queue value model", validate_params)
 
 
-class QueueValueModel:
+class QueueValueModel(LinearModel):
     """The learned model. ``queue_value(side, px, rank_frac, snap) -> edge_bps`` net of fee."""
 
-    __slots__ = ("_b0", "_w", "maker_fee_bps", "params", "qty_scale")
+    __slots__ = ("maker_fee_bps", "params")
 
     def __init__(self, params: QueueValueParams, maker_fee_bps: float = 1.5) -> None:
         validate_params(params)
+        super().__init__(params)
         self.params = params
         self.maker_fee_bps = maker_fee_bps
-        self.qty_scale = params.qty_scale
-        self._b0 = params.intercept
-        self._w = list(params.coef)
 
     @classmethod
     def from_bytes(cls, data: bytes, maker_fee_bps: float = 1.5) -> QueueValueModel:
@@ -312,16 +372,10 @@ class QueueValueModel:
         """The baseline with this model's calibration constants and fee."""
         return HeuristicQueueValue(self.params.heuristic, self.maker_fee_bps)
 
-    def predict(self, x: list[float]) -> float:
-        """Gross expected edge (bps, before fee) of a feature vector."""
-        z = self._b0
-        w = self._w
-        for i in range(N_QV_FEATURES):
-            z += w[i] * x[i]
-        return z
+    predict = LinearModel.linear  # the gross expected edge (bps, before fee) of a feature vector
 
     def gross_edge_bps(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
-        return self.predict(qv_features(snap, side, px, rank_frac, self.qty_scale))
+        return self.linear(qv_features(snap, side, px, rank_frac, self.qty_scale))
 
     def queue_value(self, side: int, px: float, rank_frac: float, snap: StateSnapshot) -> float:
         """Execution's Protocol method: expected edge of a fill in bps, net of the maker fee;
