@@ -217,6 +217,10 @@ class VenueView:
         st = self.info({"type": "clearinghouseState", "user": self.account})
         return {p["position"]["coin"]: float(p["position"]["szi"]) for p in st["assetPositions"]}
 
+    def fills(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self.info({"type": "userFills", "user": self.account})
+        return out
+
 
 def position_diff(a: dict[str, float] | None, b: dict[str, float]) -> float:
     """The largest absolute per-coin difference (inf when ``a`` is unknown)."""

@@ -6,22 +6,20 @@ Same venue as procs.venue (the config's [venue] and [paper] driver, the paper ac
 execution's and risk's API wallets approved), but not a child of the supervisor: it
 outlives a killed group, so what the group left at the venue can be read afterwards. It
 makes the paper keys first (procs.paper_keys.provision, as the supervisor would; the group
-finds them there). SIGTERM stops it.
+finds them there). It runs in :class:`mm.venues.sim.server.ThreadedVenue`, the sim venue's own
+thread and loop; SIGTERM (or SIGINT) stops it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 from pathlib import Path
 from types import SimpleNamespace
 
-import uvloop
-
 from mm.config import load_config
-from mm.venues.sim.server import serve
+from mm.venues.sim.server import ThreadedVenue
 from procs.paper_keys import paper_users, provision
 from procs.venue import VenueWorker
 
@@ -39,19 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     driver = VenueWorker.make_driver(SimpleNamespace(cfg=cfg))  # type: ignore[arg-type]  # it reads only .cfg
     venue_cfg = paper_users(cfg, cfg.venue)
 
-    async def run() -> None:
-        server = await serve(venue_cfg, driver)
+    stop_on = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_on)  # before the venue's thread starts: it inherits the mask
+    with ThreadedVenue(venue_cfg, driver) as venue:
         if a.port_file:
-            Path(a.port_file).write_text(f"{server.port}\n")
-        log.info("sim venue outside the group on %s", server.url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop()
-
-    uvloop.run(run())
+            Path(a.port_file).write_text(f"{venue.port}\n")
+        log.info("sim venue outside the group on %s", venue.url)
+        signal.sigwait(stop_on)
     return 0
 
 

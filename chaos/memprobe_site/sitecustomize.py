@@ -1,6 +1,7 @@
 """tracemalloc in chosen processes of a group, for chaos.memprobe (a diagnostic, not a test).
 
-Loaded by every Python process started with this directory first on PYTHONPATH. When
+Loaded by every Python process started with this directory first on PYTHONPATH (the
+repository root next on it, for :mod:`chaos.site_common`). When
 ``MM_CHAOS_TRACEMALLOC_DIR`` names a directory and the process's command line contains an
 entry of ``MM_CHAOS_TRACEMALLOC_PROCS`` (comma-separated, e.g. ``procs.monitor``), it starts
 tracemalloc (``MM_CHAOS_TRACEMALLOC_FRAMES`` frames, default 8) and a daemon thread that
@@ -12,20 +13,12 @@ for finding what grows, not for latency.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 
+from chaos.site_common import env_list, matching
+
 _dir = os.environ.get("MM_CHAOS_TRACEMALLOC_DIR", "")
-_procs = [p for p in os.environ.get("MM_CHAOS_TRACEMALLOC_PROCS", "").split(",") if p]
-
-
-def _cmdline() -> str:
-    try:
-        with open("/proc/self/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return " ".join(sys.argv)
 
 
 def _start(entry: str) -> None:
@@ -49,9 +42,6 @@ def _start(entry: str) -> None:
     threading.Thread(target=dump, name="memprobe", daemon=True).start()
 
 
-if _dir and _procs:
-    _cl = _cmdline()
-    for _p in _procs:
-        if _p in _cl:
-            _start(_p)
-            break
+_entry = matching(env_list("MM_CHAOS_TRACEMALLOC_PROCS")) if _dir else None
+if _entry is not None:
+    _start(_entry)

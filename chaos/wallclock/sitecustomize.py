@@ -1,5 +1,6 @@
 """A wall-clock jump for the chaos suite, loaded by every Python process started with this
-directory first on PYTHONPATH (Python imports ``sitecustomize`` at start-up).
+directory first on PYTHONPATH (Python imports ``sitecustomize`` at start-up; the repository
+root next on it, for :mod:`chaos.site_common`).
 
 When ``MM_CHAOS_WALL_OFFSET_FILE`` names a file, ``time.time()`` and ``time.time_ns()``
 return the real wall clock plus the offset in that file (integer nanoseconds; rewritten by
@@ -12,22 +13,13 @@ the venue is the outside world, whose clock does not jump with ours) keeps the r
 from __future__ import annotations
 
 import os
-import sys
 import time
 
+from chaos.site_common import env_list, matching
+
 _path = os.environ.get("MM_CHAOS_WALL_OFFSET_FILE", "")
-_exempt = [e for e in os.environ.get("MM_CHAOS_WALL_EXEMPT", "").split(",") if e]
 
-
-def _cmdline() -> str:
-    try:
-        with open("/proc/self/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return " ".join(sys.argv)
-
-
-if _path and not any(e in _cmdline() for e in _exempt):
+if _path and matching(env_list("MM_CHAOS_WALL_EXEMPT")) is None:
     _real_time_ns = time.time_ns
     _mono_ns = time.monotonic_ns
     _state = [0, -(1 << 62)]  # offset_ns, last read (monotonic ns)

@@ -37,13 +37,14 @@ import signal
 import stat
 import threading
 import time
-import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chaos.group import VenueView, eventually, position_diff, proc
 from ipc.ring import Ring, RingOverrun
 from mm.config import Config, load_config, parse_config
 from mm.schema import Codec, Fill, OrderEvent, OrderStatus
@@ -53,62 +54,22 @@ from procs.paper_keys import KeySetupError, exchange_config, load_key, paper_use
 
 from .conftest import Group, mmctl, status
 
-# The test's own settings, over configs/paper.toml. Full exposure and the touch baseline, so
-# orders rest at the venue (the state machine may rightly stay Flat on this market); safety
-# effects that would keep a killed-then-reset group from quoting again are relaxed (no
-# exposure demotion on a safety level, short dwell); a 5 s heartbeat deadline so the loaded
-# test box does not restart workers spuriously and execution can be frozen (SIGSTOP) for a
-# few seconds without being replaced (a killed process is seen at once anyway).
-REPLACE = {
-    'start_level = "SHADOW"': 'start_level = "FULL"',
-    "dry_run = false": 'dry_run = false\npolicy = "touch"',
-    "quote_notional_usd = 100.0": "quote_notional_usd = 250.0",
-    "heartbeat_deadline_ms = 250": "heartbeat_deadline_ms = 5000",
-}
-OVERRIDES = """
-[risk]
-reconcile_interval_s = 2.0
 
-[escalation]
-dwell_s = [0.0, 0.3, 0.3, 0.3, 0.0]
-
-[promotion]
-safety_demote_level = "KILL"
-safety_demote_to = "FULL"
-kill_demote_to = "FULL"
-"""
-
-
-class Venue:
-    """The sim venue as seen from outside: plain HTTP /info for the paper account."""
-
-    def __init__(self, url: str, account: str) -> None:
-        self.url = url
-        self.account = account
-
-    def info(self, body: dict[str, Any]) -> Any:
-        req = urllib.request.Request(self.url + "/info", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def open_orders(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self.info({"type": "frontendOpenOrders", "user": self.account})
-        return out
-
-    def positions(self) -> dict[str, float]:
-        st = self.info({"type": "clearinghouseState", "user": self.account})
-        return {p["position"]["coin"]: float(p["position"]["szi"]) for p in st["assetPositions"]}
-
-    def fills(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self.info({"type": "userFills", "user": self.account})
-        return out
-
+@pytest.fixture
+def trading_group(tmp_path: Path) -> Iterator[Group]:
+    """The paper group with the settings under which it rests orders (:meth:`Group.trading`:
+    full exposure, the touch baseline, a 5 s heartbeat deadline so the loaded box does not
+    restart workers spuriously and execution can be frozen for a few seconds, a kill that
+    demotes to Full again), stopped at the end."""
+    g = Group.trading(tmp_path)
+    yield g
+    if g.proc is not None and g.proc.poll() is None:
+        g.stop()
 
 class OpenOrdersWatch:
     """Polls the venue's open orders of the account in the background: (monotonic ns, count)."""
 
-    def __init__(self, venue: Venue, period_s: float = 0.02) -> None:
+    def __init__(self, venue: VenueView, period_s: float = 0.02) -> None:
         self.venue = venue
         self.period_s = period_s
         self.samples: list[tuple[int, int]] = []
@@ -216,48 +177,14 @@ def _round_trips_ms(events: list[OrderEvent | Fill]) -> list[float]:
     return sorted(out)
 
 
-def _eventually(pred: Any, timeout_s: float, what: str, g: Group) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{g.log()}")
-
-
-def _full_log(g: Group) -> str:
-    return g.log_path.read_text(errors="replace")
-
-
 def _sessions(g: Group) -> list[str]:
-    return re.findall(r"execution: session ([0-9a-f]{16})", _full_log(g))
-
-
-def _risk_positions(g: Group) -> dict[str, float] | None:
-    try:
-        with open(os.path.join(g.run_dir, "risk_status.json")) as fh:
-            st = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return {s["coin"]: float(s["qty"]) for s in st["limits"]["symbols"]}
+    return re.findall(r"execution: session ([0-9a-f]{16})", g.full_log())
 
 
 def _risk_reconcile(g: Group) -> dict[str, Any]:
     with open(os.path.join(g.run_dir, "risk_status.json")) as fh:
         out: dict[str, Any] = json.load(fh)["reconcile"]
     return out
-
-
-def _same_positions(risk: dict[str, float] | None, venue: dict[str, float]) -> bool:
-    if risk is None:
-        return False
-    coins = set(risk) | set(venue)
-    return all(abs(risk.get(c, 0.0) - venue.get(c, 0.0)) < 1e-9 for c in coins)
-
-
-def _proc(st: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(p for p in st["processes"] if p["name"] == name)
 
 
 def _bound_s(cfg: Config) -> float:
@@ -267,52 +194,47 @@ def _bound_s(cfg: Config) -> float:
 
 
 def _since(g: Group, text: str, start: int) -> list[str]:
-    return [line for line in _full_log(g)[start:].splitlines() if text in line]
+    return [line for line in g.full_log()[start:].splitlines() if text in line]
 
 
 @pytest.mark.integration
-def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
+def test_paper_group_trades_and_is_killed_cleanly(trading_group: Group) -> None:
     t_start = time.monotonic()
-    g: Group = group_factory(OVERRIDES)
-    text = g.config.read_text()
-    for old, new in REPLACE.items():
-        assert old in text, f"configs/paper.toml no longer has {old!r}"
-        text = text.replace(old, new)
-    g.config.write_text(text)
+    g = trading_group
     cfg = load_config(str(g.config))
     assert cfg.exchange is not None
     bound_s = _bound_s(cfg)
     g.start(120)
     who = signers(cfg)
-    venue = Venue(cfg.venues.hl_http_url, who.account)
+    venue = VenueView(cfg.venues.hl_http_url, who.account)
     tap = ExTap(g)
     figures: dict[str, Any] = {"startup_s": round(time.monotonic() - t_start, 1)}
 
     # 1. Orders flow: signed by execution's API wallet (the venue verifies every signature
     # and knows only our two agents; risk places no order), resting under the account, with
     # this execution's cloids; OrderEvents and Fills on the ex ring.
-    _eventually(lambda: len(venue.open_orders()) > 0, 60, "execution's orders to rest at the venue", g)
+    eventually(lambda: len(venue.open_orders()) > 0, 60, "execution's orders to rest at the venue", g.log)
     session = _sessions(g)[-1]
     assert all(o["cloid"][2:18] == session for o in venue.open_orders())
-    _eventually(lambda: any(isinstance(e, Fill) for e in tap.events()) and venue.fills(), 60,
-                "a fill of ours at the venue, and on the ex ring", g)
+    eventually(lambda: any(isinstance(e, Fill) for e in tap.events()) and venue.fills(), 60,
+               "a fill of ours at the venue, and on the ex ring", g.log)
     assert any(isinstance(e, OrderEvent) and e.cloid for e in tap.events())
 
     # 2. mmctl kill with open orders: all cancelled within the bound; nothing placed until reset.
-    _eventually(lambda: len(venue.open_orders()) > 0, 30, "open orders before mmctl kill", g)
+    eventually(lambda: len(venue.open_orders()) > 0, 30, "open orders before mmctl kill", g.log)
     watch = OpenOrdersWatch(venue)
-    log_mark = len(_full_log(g))
+    log_mark = len(g.full_log())
     r = mmctl(g.run_dir, "kill", "--reason", "test: mmctl kill with open orders")
     assert r.returncode == 0, r.stderr
     ks = status(g.run_dir)["killswitch"]
     trip_ns = ks["ts_ns"]
     assert watch.wait_empty(trip_ns, bound_s + 5), f"open orders left {bound_s + 5} s after mmctl kill\n{g.log()}"
-    _eventually(lambda: _since(g, "kill: execution confirmed", log_mark)
-                or _since(g, "kill path: the venue lists no open order", log_mark), 10, "risk's kill report", g)
+    eventually(lambda: _since(g, "kill: execution confirmed", log_mark)
+               or _since(g, "kill path: the venue lists no open order", log_mark), 10, "risk's kill report", g.log)
     figures["mmctl_kill_cleaned_by"] = ("execution (confirmed on the ex ring)"
                                         if _since(g, "kill: execution confirmed", log_mark) else "risk's kill path")
-    _eventually(lambda: _same_positions(_risk_positions(g), venue.positions()), 15,
-                "risk's position to equal the venue's after mmctl kill", g)
+    eventually(lambda: position_diff(g.risk_positions(), venue.positions()) < 1e-9, 15,
+               "risk's position to equal the venue's after mmctl kill", g.log)
     time.sleep(1.0)  # the switch stays tripped a while: nothing may be placed meanwhile
     reset_ns = time.monotonic_ns()
     watch.stop()
@@ -329,27 +251,27 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
         assert any(is_kill_confirmation(e) and e.oid == ks["epoch"] for e in tap.events())
     figures["positions_after_mmctl_kill"] = venue.positions()
     # risk's own reading of the venue's positions, taken after the kill, agrees with its book
-    rec = _eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns and r,
-                      15, "risk's reconciliation with the venue after the kill", g)
+    rec = eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns and r,
+                     15, "risk's reconciliation with the venue after the kill", g.log)
     assert rec["mismatch"] is False and rec["last"]["diffs"] == []
     figures["risk_reconcile_mismatches_before_kill9"] = rec["mismatches_total"]
     assert mmctl(g.run_dir, "reset-kill").returncode == 0
 
     # 3. kill -9 execution with open orders.
-    _eventually(lambda: len(venue.open_orders()) > 0, 60, "orders to rest again after reset-kill", g)
-    exec_before = _proc(status(g.run_dir), "execution")
+    eventually(lambda: len(venue.open_orders()) > 0, 60, "orders to rest again after reset-kill", g.log)
+    exec_before = proc(status(g.run_dir), "execution")
     open_before = venue.open_orders()
     watch = OpenOrdersWatch(venue)
-    log_mark = len(_full_log(g))
+    log_mark = len(g.full_log())
     kill_ns = time.monotonic_ns()
     os.kill(exec_before["pid"], signal.SIGKILL)
     assert watch.wait_empty(kill_ns, bound_s + 5), f"open orders left {bound_s + 5} s after kill -9\n{g.log()}"
     figures["kill9_open_orders"] = len(open_before)
-    st = _eventually(lambda: (s := status(g.run_dir)) and _proc(s, "execution")["restarts"] > exec_before["restarts"]
-                     and s, 30, "execution restarted", g)
+    st = eventually(lambda: (s := status(g.run_dir)) and proc(s, "execution")["restarts"] > exec_before["restarts"]
+                    and s, 30, "execution restarted", g.log)
     assert st["killswitch"]["tripped"] and "execution" in st["killswitch"]["reason"]
     g.wait_healthy(60)
-    _eventually(lambda: _since(g, "reconciliation:", log_mark), 30, "the restarted execution's reconciliation", g)
+    eventually(lambda: _since(g, "reconciliation:", log_mark), 30, "the restarted execution's reconciliation", g.log)
     risk_line = _since(g, "kill path: the venue lists no open order", log_mark)
     recon = _since(g, "reconciliation:", log_mark)[-1]
     m = re.search(r"(\d+) open order\(s\) of a previous life found: (\d+) cancelled by us, (\d+) already gone", recon)
@@ -375,7 +297,7 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     new_session = _sessions(g)[-1]
     assert new_session != session
     assert mmctl(g.run_dir, "reset-kill").returncode == 0
-    _eventually(lambda: len(venue.open_orders()) > 0, 60, "the restarted execution to quote", g)
+    eventually(lambda: len(venue.open_orders()) > 0, 60, "the restarted execution to quote", g.log)
     assert all(o["cloid"][2:18] == new_session for o in venue.open_orders()), "an orphan of the killed execution"
     rtt = _round_trips_ms(tap.events())  # before execution is frozen below
     assert rtt, "order round trips measured on the ex ring"
@@ -385,20 +307,20 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     # 4. Risk's independent kill path: execution frozen (SIGSTOP) with open orders cannot
     # confirm; mmctl kill; risk cancels everything through its own connection. Then the
     # thawed execution finds nothing left; positions settled and compared.
-    exec_pid = _proc(status(g.run_dir), "execution")["pid"]
+    exec_pid = proc(status(g.run_dir), "execution")["pid"]
     watch = OpenOrdersWatch(venue)
-    log_mark = len(_full_log(g))
+    log_mark = len(g.full_log())
     os.kill(exec_pid, signal.SIGSTOP)
     try:
         frozen_open = len(venue.open_orders())
         assert mmctl(g.run_dir, "kill", "--reason", "test: execution frozen").returncode == 0
         trip_ns = status(g.run_dir)["killswitch"]["ts_ns"]
         assert watch.wait_empty(trip_ns, bound_s + 5), f"open orders left {bound_s + 5} s after the kill\n{g.log()}"
-        risk_line = _eventually(lambda: _since(g, "kill path: the venue lists no open order", log_mark), 10,
-                                "risk's kill path report", g)[0]
+        risk_line = eventually(lambda: _since(g, "kill path: the venue lists no open order", log_mark), 10,
+                               "risk's kill path report", g.log)[0]
     finally:
         os.kill(exec_pid, signal.SIGCONT)
-    _eventually(lambda: _since(g, "kill: cancel-all confirmed", log_mark), 10, "the thawed execution's sweep", g)
+    eventually(lambda: _since(g, "kill: cancel-all confirmed", log_mark), 10, "the thawed execution's sweep", g.log)
     watch.stop()
     clean_ns = watch.settled_at(trip_ns)
     assert clean_ns is not None and venue.open_orders() == [], "an order at the venue while the switch is tripped"
@@ -408,12 +330,12 @@ def test_paper_group_trades_and_is_killed_cleanly(group_factory: Any) -> None:
     figures["frozen_execution_risk_kill_path"] = risk_line.split("kill path: ", 1)[1]
     assert (clean_ns - trip_ns) / 1e9 <= bound_s
     assert not _since(g, "kill: execution confirmed", log_mark)
-    _eventually(lambda: _same_positions(_risk_positions(g), venue.positions()), 15,
-                "risk's position to equal the venue's after kill -9, restart and kill", g)
+    eventually(lambda: position_diff(g.risk_positions(), venue.positions()) < 1e-9, 15,
+               "risk's position to equal the venue's after kill -9, restart and kill", g.log)
     # A read can straddle the thawed execution's last fills (a transient difference, which
     # escalates to Yellow as designed); once they have settled, a reconciliation agrees.
-    rec = _eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns
-                      and r["mismatch"] is False and r, 20, "risk's reconciliation with the venue to agree after the last kill", g)
+    rec = eventually(lambda: (r := _risk_reconcile(g))["last"] is not None and r["last"]["ts_ns"] > trip_ns
+                     and r["mismatch"] is False and r, 20, "risk's reconciliation with the venue to agree after the last kill", g.log)
     assert rec["mismatch"] is False
     figures["positions_final"] = venue.positions()
     figures["risk_reconcile"] = {k: v for k, v in _risk_reconcile(g).items() if k != "last"}
