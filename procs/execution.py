@@ -53,7 +53,7 @@ from typing import Any
 import msgspec
 
 from mm.audit.record import CycleDecisionRecord, shrink_to_fit
-from mm.execution.engine import ExecutionEngine, engine_models
+from mm.execution.engine import ExecutionEngine, direction_models, engine_models
 from mm.execution.lifecycle import ExchangeRequest, InfoRequest
 from mm.execution.mode_handlers import SymbolSpec
 from mm.execution.models import FillModelBySymbol, QueueValueBySymbol
@@ -107,10 +107,13 @@ class ExecutionWorker(Worker):
             specs = [SymbolSpec(c, i, sz.get(c, cfg.execution.default_sz_decimals)) for i, c in enumerate(symbols)]
             log.warning("no [exchange] section: no venue client; execution decides but sends no order")
         qv, fill = self._fitted_models(symbols)
+        direction, errors = direction_models(symbols, lambda coin, name: model_bytes(self.cfg, coin, name))
+        for e in errors:
+            log.error("%s", e)
         variant_seed = secrets.randbits(63)
         self.engine = ExecutionEngine(len(symbols), cfg.execution, specs, queue_model=qv, fill_model=fill,
                                       session_id=self.session_id, variants=cfg.variants, variant_seed=variant_seed,
-                                      journal=True)
+                                      journal=True, direction=direction)
         self.recorder = RunRecorder(cfg.run.state_dir, self.run_id, "execution", {
             **config_manifest(self.config_path),
             "models": self._model_hashes(symbols),

@@ -7,12 +7,14 @@ Usage::
 
 For every coin: the toxicity classifier (logistic, non-negative weights), fill survival
 (competing-risks hazards) against the symmetric baseline, queue value (ridge with
-interactions) against the heuristic, and the lead-lag detector's pass-through, each fitted
-on the first ``--split`` of the data in time and evaluated on the rest
-(:mod:`mm.models.train`). Writes, under ``DIR/<data>/<COIN>/``, the versioned model files
-``toxicity.json``, ``fill_survival.json``, ``queue_value.json`` (and ``leadlag.json`` where
-a reference price exists) and the reliability diagrams ``reliability_fill.png`` and
-``reliability_toxicity.png``; ``DIR/<data>/report.json`` holds every printed figure.
+interactions) against the heuristic, the direction model (logistic P(a fill is adverse at
+the markout)) and the lead-lag detector's pass-through, each fitted on the first
+``--split`` of the data in time and evaluated on the rest (:mod:`mm.models.train`). Writes,
+under ``DIR/<data>/<COIN>/``, the versioned model files ``toxicity.json``,
+``fill_survival.json``, ``queue_value.json``, ``direction.json`` (where enough fills with a
+clean markout and both outcomes were labelled) and ``leadlag.json`` (where a reference price
+exists), and the reliability diagrams ``reliability_fill.png``, ``reliability_toxicity.png``
+(and ``reliability_direction.png``); ``DIR/<data>/report.json`` holds every printed figure.
 The default ``DIR`` is ``var/models`` (relative to the working directory).
 
 Real data: ``hyperliquid-2025-09-04`` (override with ``--real-dir``); it has no Binance
@@ -44,6 +46,7 @@ from mm.features.config import ToxicityConfig
 from mm.features.queue_rank import QueueRankTracker
 from mm.importers import data_dir
 from mm.models.datasets import Dataset, load_binance_mids, load_generated, load_real, venue_mid_tape
+from mm.models.direction import encode_params as encode_direction
 from mm.models.fill_survival import FillSurvivalModel
 from mm.models.fill_survival import encode_params as encode_fill
 from mm.models.queue_value import HeuristicQueueValue, QueueValueModel
@@ -429,6 +432,9 @@ def _run(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         if res.leadlag is not None:
             (cdir / "leadlag.json").write_bytes(encode_leadlag(res.leadlag))
             written.append("leadlag.json")
+        if res.direction is not None:
+            (cdir / "direction.json").write_bytes(encode_direction(res.direction))
+            written.append("direction.json")
         for name, data in res.pngs.items():
             (cdir / name).write_bytes(data)
             written.append(name)

@@ -33,6 +33,11 @@ engine's state (the ``on_*`` inputs, ``tick``, ``decide``, ``set_position``,
 the same calls in the same order to an engine built alike (config, specs, models,
 ``session_id``) reproduces every decision (:mod:`mm.replay.parity`).
 
+Fitted models: :func:`engine_models` (queue value, fill survival) and
+:func:`direction_models` (the state machine's direction gate, acting only with
+``direction_gate`` on) read ``<coin>/<name>.json`` through one reader, in the live process
+and in the replay alike.
+
 Variants (:mod:`mm.execution.variants`): parameter variants run in shadow beside the active
 policy on the same inputs; their would-be quotes get simulated fills. They never send
 anything. :meth:`activate_variant` makes a variant's parameters the active ones.
@@ -55,7 +60,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Final, Literal, Protocol
 
 import msgspec
@@ -76,8 +81,9 @@ from mm.execution.models import (
 from mm.execution.order_diff import TargetOrder
 from mm.execution.policies import dry_run_target
 from mm.execution.rate_limit import RateLimiter
-from mm.execution.state_machine import SymbolState, safe_target
+from mm.execution.state_machine import StateMachinePolicy, SymbolState, safe_target
 from mm.execution.variants import VariantSet, VariantSpec, make_variant_policy
+from mm.models.direction import DirectionModel
 from mm.models.fill_survival import FillSurvivalModel
 from mm.models.queue_value import QueueValueModel as FittedQueueValue
 from mm.recording.journal import InputJournal
@@ -170,6 +176,25 @@ def engine_models(symbols: Sequence[str], mcfg: HeuristicModelConfig,
     return QueueValueBySymbol(qv, HeuristicQueueValue(mcfg)), FillModelBySymbol(fill, ExpFillModel(mcfg)), errors
 
 
+def direction_models(symbols: Sequence[str],
+                     read: Callable[[str, str], bytes | None]) -> tuple[dict[int, DirectionModel], list[str]]:
+    """Per coin with a file (``read(coin, "direction")``, as :func:`engine_models` reads the
+    others): the fitted direction model by symbol id, which the state machine's direction
+    gate uses when ``direction_gate`` is on (:func:`mm.execution.state_machine.direction_gate`;
+    a coin without one has no gate); the errors of files that did not decode (no gate there
+    either). The live process and the replay load them with this one function."""
+    out: dict[int, DirectionModel] = {}
+    errors: list[str] = []
+    for i, coin in enumerate(symbols):
+        raw = read(coin, "direction")
+        if raw is not None:
+            try:
+                out[i] = DirectionModel.from_bytes(raw)
+            except ValueError as exc:
+                errors.append(f"direction model for {coin} is invalid ({exc}); no direction gate there")
+    return out, errors
+
+
 class SymbolView:
     """One symbol's latest inputs and its state machine."""
 
@@ -211,6 +236,7 @@ class ExecutionEngine(InputJournal):
         variants: Sequence[VariantSpec] = (),
         variant_seed: int = 0,
         journal: bool = False,
+        direction: Mapping[int, DirectionModel] | None = None,
     ) -> None:
         super().__init__(journal)
         self.cfg = cfg if cfg is not None else ExecutionConfig()
@@ -225,7 +251,8 @@ class ExecutionEngine(InputJournal):
         self.unknown_symbol = 0
         self.qv: QueueValueModel = queue_model if queue_model is not None else HeuristicQueueValue(self.cfg.models)
         self.fill: FillModel = fill_model if fill_model is not None else ExpFillModel(self.cfg.models)
-        self.policy = make_policy(self.cfg.policy)
+        self.direction: dict[int, DirectionModel] = dict(direction or {})
+        self.policy = self._policy(self.cfg.policy)
         self.oms = Oms(self.cfg, self.specs, session_id, limiter)
         self.outbox_max = max(outbox_max, 1)
         self.records: deque[_PendingRecord] = deque(maxlen=self.outbox_max)
@@ -385,9 +412,16 @@ class ExecutionEngine(InputJournal):
         cfg = self.variants.config_of(name)
         before = self.variants.active_name
         self.cfg = cfg
-        self.policy = make_policy(cfg.policy)
+        self.policy = self._policy(cfg.policy)
         self.variants.set_active(name)
         self.activations.append((now_ns, before, name))
+
+    def _policy(self, name: str) -> Policy:
+        """Policy ``name``; the state machine gets the direction models (``direction``)."""
+        policy = make_policy(name)
+        if self.direction and isinstance(policy, StateMachinePolicy):
+            policy.direction_models = dict(self.direction)
+        return policy
 
     # ------------------------------------------------------------------ the cycle
 

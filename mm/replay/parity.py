@@ -46,7 +46,7 @@ import numpy as np
 from mm.alpha.engine import AlphaEngine
 from mm.audit.record import CycleDecisionRecord, shrink_to_fit
 from mm.config import Config, parse_config
-from mm.execution.engine import INPUT_ARGS, ExecutionEngine, engine_models
+from mm.execution.engine import INPUT_ARGS, ExecutionEngine, direction_models, engine_models
 from mm.execution.mode_handlers import SymbolSpec
 from mm.execution.variants import VariantStats, apply_overrides
 from mm.recording.format import JournalEntry
@@ -172,11 +172,13 @@ def replay_run(run: RecordedRun, overrides: dict[str, Any] | None = None,
     man = run.manifest
     symbols = [str(s) for s in man["symbols"]]
     specs = [SymbolSpec(str(n), int(a), int(d)) for n, a, d in man["specs"]]
-    qv, fill, _ = engine_models(symbols, ecfg.models, read_model or (lambda coin, name: None))
+    read = read_model or (lambda coin, name: None)
+    qv, fill, _ = engine_models(symbols, ecfg.models, read)
+    direction, _ = direction_models(symbols, read)
     seeds = man["seeds"]
     eng = ExecutionEngine(len(symbols), ecfg, specs, queue_model=qv, fill_model=fill,
                           session_id=int(seeds["session_id"]), variants=cfg.variants,
-                          variant_seed=int(seeds["variant_seed"]))
+                          variant_seed=int(seeds["variant_seed"]), direction=direction)
     capacity = int(man["audit_payload_capacity"])
     codec = Codec()
     records: list[CycleDecisionRecord] = []

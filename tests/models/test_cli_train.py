@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mm.cli.train import main
+from mm.execution.engine import direction_models
 from mm.importers import data_dir
 from mm.models.fill_survival import FillSurvivalModel
 from mm.models.queue_value import QueueValueModel
@@ -24,10 +25,14 @@ def test_train_generated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert needle in out, needle
     d = tmp_path / "generated" / "BTC"
     assert {p.name for p in d.iterdir()} >= {"toxicity.json", "fill_survival.json", "queue_value.json",
-                                            "leadlag.json", "reliability_fill.png", "reliability_toxicity.png"}
+                                            "leadlag.json", "direction.json", "reliability_fill.png",
+                                            "reliability_toxicity.png"}
     decode_model((d / "toxicity.json").read_bytes())
     FillSurvivalModel.from_bytes((d / "fill_survival.json").read_bytes())
     QueueValueModel.from_bytes((d / "queue_value.json").read_bytes())
+    # the direction model beside the others, read back the way the engine reads them
+    models, errors = direction_models(["BTC"], lambda coin, name: (d.parent / coin / f"{name}.json").read_bytes())
+    assert not errors and models[0].params.symbol == "BTC" and 0.0 < models[0].threshold <= 1.0
     assert (d / "reliability_fill.png").read_bytes()[:4] == b"\x89PNG"
     rep = json.loads((tmp_path / "generated" / "report.json").read_text())
     assert "BTC" in rep["coins"] and rep["split"] == 0.6

@@ -140,3 +140,34 @@ def test_direction_gate_config_is_validated() -> None:
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="direction_gate_prob"):
             config(direction_gate_prob=bad)
+
+
+def test_direction_files_load_into_the_engine_state_machine_as_the_other_models() -> None:
+    """``direction.json`` is read per coin like the other model files (engine_models' reader)
+    and gates the engine's Maker quotes when ``direction_gate`` is on, after a variant is
+    activated too; a bad file is an error naming the coin, that coin without a gate."""
+    from mm.execution.engine import ExecutionEngine, direction_models
+    from mm.execution.variants import VariantSpec
+    from tests.execution.helpers import control, signal
+
+    files = {("X", "direction"): encode_params(params()), ("Y", "direction"): b"{not json",
+             ("X", "queue_value"): b"unused here"}
+    models, errors = direction_models(["X", "Y", "Z"], lambda coin, name: files.get((coin, name)))
+    assert list(models) == [0] and models[0].params == params()
+    assert len(errors) == 1 and "direction model for Y is invalid" in errors[0]
+
+    def bid_gated(eng: ExecutionEngine) -> bool:
+        eng.on_control(control())
+        eng.on_snapshot(snap(99.7, 100.3, toxic_prob=0.0, sigma_ewma=0.2, book_imbalance=-0.5))
+        eng.on_signal(signal(), 10**12)
+        rec = eng.drain_records()[-1]
+        return any("direction gate: bid" in r for r in rec.reasons)
+
+    cfg = config(direction_gate=True)
+    spec = [SymbolSpec("X", 0, 1)]
+    assert bid_gated(ExecutionEngine(1, cfg, spec, direction=models))
+    assert not bid_gated(ExecutionEngine(1, cfg, spec))  # no file: no gate
+    assert not bid_gated(ExecutionEngine(1, config(), spec, direction=models))  # gate off (the default)
+    eng = ExecutionEngine(1, cfg, spec, direction=models, variants=[VariantSpec(name="wide", set={"lambda_inv": 0.6})])
+    eng.activate_variant("wide", 1)
+    assert bid_gated(eng)
