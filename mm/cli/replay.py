@@ -1,7 +1,7 @@
 """``mmctl replay``: the deterministic replay of issues 8 and 17 with its JSON + HTML report.
 
     mmctl replay --data real[,real:2025-09-03,generated,PATH] [--coins BTC,ETH,WLFI] [--split 0.6]
-                 [--seed N] [--fit warmup|none] [--tuned-on real]
+                 [--seed N] [--fit warmup|none] [--tuned-on real,generated:0]
                  [--policies state_machine,glft,touch] [--fee-tiers base,rebate3] [--out DIR]
                  [--duration-s S] [--set execution.key=value ...] [--decisions-diff]
                  [--md-latency SPEC] [--order-latency SPEC] [--cancel-latency SPEC]
@@ -16,7 +16,9 @@ survival and queue-value models are fitted per coin on the earlier part only
 (:mod:`mm.replay.fit`) and the replay trades and is evaluated on the later part; ``--fit
 none`` runs the heuristics. The report names the data, the split, what was fitted and, per
 data set, whether the parameters were tuned on it (``--tuned-on``, the data set names the
-tuning used; any other is the untuned overfitting guard). Latency specs: see
+tuning used, ``generated:N`` for the generator at seed N, plain ``generated`` for every seed;
+the default names the 2025-09-04 recording and generator seed 0, where the toxic-direction
+and lead-gate thresholds were chosen; any other is the untuned overfitting guard). Latency specs: see
 :mod:`mm.replay.latency` (an ``empirical:file=PATH`` spec reads round trips, one per line).
 Prints one comparison table per data set; writes ``report.json`` and ``report.html`` to
 ``--out``.
@@ -45,6 +47,9 @@ from mm.venues.sim.generator import GroundTruth, MarketGenerator
 from mm.venues.sim.generator_config import DEFAULT_COINS
 
 REAL_DAY = "hyperliquid-2025-09-04"
+# where the final parameters were chosen: the 2025-09-04 recording's later part (real-data
+# thresholds) and generator seed 0 (the toxic-direction and lead-gate thresholds, issue 17)
+TUNED_ON = "real,generated:0"
 SZ_DECIMALS = {c: s.sz_decimals for c, s in DEFAULT_COINS.items()}
 
 
@@ -89,6 +94,13 @@ def load(data: str, coins: list[str], seed: int, duration_s: float) -> tuple[lis
     return streams, specs, None, str(d)
 
 
+def tuned_here(name: str, seed: int, tuned_on: set[str]) -> bool:
+    """Whether data set ``name`` (generated: at ``seed``) is among those the parameters were tuned on."""
+    if name == "generated":
+        return "generated" in tuned_on or f"generated:{seed}" in tuned_on
+    return name in tuned_on
+
+
 def run_dataset(name: str, a: argparse.Namespace, coins: list[str], rcfg: ReplayConfig,
                 tuned_on: set[str]) -> dict[str, Any]:
     """Load, split, fit on the warm-up (unless ``--fit none``), replay every policy at every tier."""
@@ -110,7 +122,7 @@ def run_dataset(name: str, a: argparse.Namespace, coins: list[str], rcfg: Replay
                      f"trade and evaluate on the rest ({(t1 - split_ns) / 1e9:.0f} s); by time, never shuffled",
             "fit": fit_note,
             "tuning": ("parameters tuned on this data set (its later part was the research loop's target)"
-                       if name in tuned_on else "not used for tuning: final parameters run untuned (overfitting guard)"),
+                       if tuned_here(name, a.seed, tuned_on) else "not used for tuning: final parameters run untuned (overfitting guard)"),
             "risk": a.risk,
             "labels": "generator ground truth" if labels is not None else "none (real data: cascade/toxicity/lead rows n/a)"}
     doc = run_suite(events, specs, policies=[p.strip() for p in a.policies.split(",") if p.strip()],
@@ -147,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fit", choices=["warmup", "none"], default="warmup",
                     help="fit the models on the warm-up part (default) or run the heuristics")
-    ap.add_argument("--tuned-on", default="real", help="comma list of the data sets the parameters were tuned on")
+    ap.add_argument("--tuned-on", default=TUNED_ON,
+                    help="comma list of the data sets the parameters were tuned on (generated:N = generator seed N)")
     ap.add_argument("--policies", default="state_machine,glft,touch")
     ap.add_argument("--fee-tiers", default="base,rebate3")
     ap.add_argument("--out", default="var/replay")

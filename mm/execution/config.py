@@ -316,6 +316,17 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             existing level, in [0, 1].
         target_size_gain: quote size scales by 1 + gain * (target - inventory)/max on the
             side that moves towards the target (and down on the other), clipped to [0, 2].
+        lead_gate: withdraw the Maker passive quote that the lead venue's predicted move
+            runs against (the bid when the lead-lag skew is negative, the ask when
+            positive) when its queue value less ``lead_gate_drift_weight * |skew|`` is below
+            ``min_queue_value_bps``; reduce-only and aggressive orders are kept. No effect
+            without a skew (no Binance data). Off by default (issue 17: on generated data it
+            moved net PnL by -8.2 to +2.4 USD across seeds, see docs/results-issue17.md).
+        lead_gate_min_skew_bps: bps, |lead-lag skew| below which the lead gate never acts
+            (the noise floor of the skew), finite and > 0.
+        lead_gate_drift_weight: dimensionless, share of the skew (itself the expected move
+            of our mid over the lead, bps) counted against the quote's queue value, >= 0;
+            a large value withdraws on any skew above the floor.
         side_gate_micro: one-sided quoting from our own book: a Maker bid is withdrawn when
             (microprice - mid) / half spread <= -this, an ask when >= this; 0 = off, in [0, 1].
         direction_gate: withdraw a Maker passive quote whose fill the fitted direction
@@ -378,6 +389,9 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     lambda_inv: float = 0.5
     join_rank_frac: float = 1.0
     target_size_gain: float = 0.5
+    lead_gate: bool = False
+    lead_gate_min_skew_bps: float = 0.5
+    lead_gate_drift_weight: float = 1.0
     side_gate_micro: float = 0.0
     direction_gate: bool = False
     direction_gate_prob: float = 0.0
@@ -407,6 +421,8 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
                      "over_max_urgency", "taker_gap_frac",
                      "flat_inv_frac", "flat_target_frac", "join_rank_frac", "side_gate_micro", "reduce_taker_min_urgency", "direction_gate_prob"):
             _require(_frac(getattr(self, name)), name, "must be in [0, 1]")
+        _require(_pos(self.lead_gate_min_skew_bps), "lead_gate_min_skew_bps", "must be finite and > 0")
+        _require(_nonneg(self.lead_gate_drift_weight), "lead_gate_drift_weight", "must be finite and >= 0")
         _require(self.taker_timeout_ms > 0, "taker_timeout_ms", "must be > 0")
         for name in ("taker_max_slippage_bps", "inv_risk_coef", "min_queue_value_bps", "lambda_inv",
                      "target_size_gain"):

@@ -273,6 +273,37 @@ def side_gate(inp: CycleInputs, b: DecisionBuilder, out: list[TargetOrder]) -> l
     return kept
 
 
+def lead_gate(inp: CycleInputs, b: DecisionBuilder, out: list[TargetOrder]) -> list[TargetOrder]:
+    """Maker's passive quotes less the one the lead venue's move is about to run over.
+
+    The lead-lag skew (:mod:`mm.alpha.leadlag`, bps, + = our mid expected to rise within
+    the lead) prices the predicted drift into the quote on the side it runs against: with
+    ``|skew| >= lead_gate_min_skew_bps`` the bid (skew < 0) or the ask (skew > 0) is
+    withdrawn when its queue value (bps, net of fees) less ``lead_gate_drift_weight *
+    |skew|`` falls below ``min_queue_value_bps``: a fill there is expected to be marked
+    through by the move. The other side is kept (the move runs away from it), and so are
+    reduce-only and aggressive orders. No skew (NaN or 0: no Binance data, or no alarm):
+    nothing changes. One comparison per cycle when there is no skew.
+    """
+    skew = inp.lead_lag_skew_bps
+    cfg = inp.cfg
+    thr = cfg.lead_gate_min_skew_bps
+    if not (skew >= thr or skew <= -thr) or not cfg.lead_gate or not out:  # NaN: no gate
+        return out
+    drop = -1 if skew > 0.0 else 1
+    drift = cfg.lead_gate_drift_weight * abs(skew)
+    qv_min = cfg.min_queue_value_bps
+    kept: list[TargetOrder] = []
+    for t in out:
+        qv = t.queue_value_bps
+        if t.side != drop or t.aggressive or t.reduce_only or (qv is not None and qv - drift >= qv_min):
+            kept.append(t)
+        else:
+            b.reason(f"lead gate: {'bid' if drop > 0 else 'ask'} at {t.px:g} withdrawn, lead skew {skew:+.2f} bps "
+                     f"against it beats its queue value {qv if qv is not None else float('nan'):.2f} bps")
+    return kept
+
+
 def direction_gate(inp: CycleInputs, b: DecisionBuilder, out: list[TargetOrder],
                    model: DirectionModel | None) -> list[TargetOrder]:
     """Maker's passive quotes less those whose fill the direction model expects to be run over.
@@ -330,7 +361,7 @@ class StateMachinePolicy:
         select_mode(inp, state, b)
         mode = state.mode
         if mode == ExecMode.MAKER:
-            out = side_gate(inp, b, handle_maker(inp, b))
+            out = lead_gate(inp, b, side_gate(inp, b, handle_maker(inp, b)))
             if self.direction_models:
                 out = direction_gate(inp, b, out, self.direction_models.get(inp.snap.symbol_id))
             return out

@@ -242,7 +242,7 @@ features = dict(
 
 def _random_inputs(toxicity: int, toxic_prob: float, regime: int, ofi: float, sigma: float, spread_ticks: int,
                    inventory: float, target: float, skew: float, size_mult: float, spread_mult: float,
-                   fee: float) -> CycleInputs:
+                   fee: float, lead_gate: bool = False) -> CycleInputs:
     grid = PriceGrid(1)
     bid = 99.5
     ask = grid.up(bid, spread_ticks)
@@ -250,7 +250,8 @@ def _random_inputs(toxicity: int, toxic_prob: float, regime: int, ofi: float, si
     probs[regime] = 1.0
     s = snap(bid, ask, toxicity=toxicity, toxic_prob=toxic_prob, regime=regime, regime_probs=probs, ofi_500ms=ofi,
              sigma_ewma=sigma)
-    cfg = config(models=HeuristicModelConfig(maker_fee_bps=fee, kappa_per_s=2.0, delta_char_bps=10.0))
+    cfg = config(models=HeuristicModelConfig(maker_fee_bps=fee, kappa_per_s=2.0, delta_char_bps=10.0),
+                 lead_gate=lead_gate)
     lng = inventory + 0.0
     return inputs(s, cfg, toxicity=toxicity, toxic_prob=toxic_prob, inventory=inventory, target=target,
                   lead_lag_skew_bps=skew, size_mult=size_mult, spread_mult=spread_mult,
@@ -367,3 +368,76 @@ def test_side_gate_keeps_both_sides_inside_its_threshold_and_keeps_reducing_orde
     s = snap(99.7, 100.3, toxic_prob=0.0, sigma_ewma=0.2, microprice=100.0 + 0.3 * 0.9)  # m = +0.9: no new ask
     _, out = run(inputs(s, cfg=config(side_gate_micro=0.5)))
     assert all(t.side > 0 or t.reduce_only for t in out)
+
+
+# --------------------------------------------------------------------------- lead gate (issue 17)
+
+
+ON = config(lead_gate=True)  # the gate is off by default (issue 17: it did not help, docs/results-issue17.md)
+
+
+def _maker_qv(side: int, **kw: Any) -> float:
+    _, out = run(inputs(**kw))
+    return next(t.queue_value_bps or 0.0 for t in out if t.side == side)
+
+
+@pytest.mark.parametrize("sign,dropped", [(-1.0, 1), (1.0, -1)])  # mid predicted to fall: bid; to rise: ask
+def test_lead_gate_withdraws_the_side_the_lead_predicts_a_move_through(sign: float, dropped: int) -> None:
+    qv = _maker_qv(dropped)
+    assert qv > 0.0
+    b, out = run(inputs(cfg=ON, lead_lag_skew_bps=sign * (qv + 0.5)))  # the predicted drift beats the quote's edge
+    assert b.mode == ExecMode.MAKER
+    assert [t.side for t in out] == [-dropped]  # the side the move runs away from stays
+    assert any("lead gate: " + ("bid" if dropped > 0 else "ask") in r for r in b.reasons)
+
+
+def test_lead_gate_keeps_a_quote_whose_edge_covers_the_drift_and_ignores_a_skew_below_its_floor() -> None:
+    qv = _maker_qv(1)
+    _, out = run(inputs(cfg=ON, lead_lag_skew_bps=-(qv - 0.5)))  # drift smaller than the bid's queue value
+    assert {t.side for t in out} == {1, -1}
+    cfg = config(lead_gate=True, lead_gate_min_skew_bps=qv + 10.0)  # the skew is below the gate's floor
+    _, out = run(inputs(cfg=cfg, lead_lag_skew_bps=-(qv + 5.0)))
+    assert {t.side for t in out} == {1, -1}
+    cfg = config(lead_gate=True, lead_gate_drift_weight=0.5)  # half the skew counted: qv + 0.5 of skew is not enough
+    _, out = run(inputs(cfg=cfg, lead_lag_skew_bps=-(qv + 0.5)))
+    assert {t.side for t in out} == {1, -1}
+
+
+@pytest.mark.parametrize("skew", [math.nan, 0.0, math.inf, -math.inf])
+def test_lead_gate_without_a_finite_skew_changes_nothing_unless_it_is_infinite(skew: float) -> None:
+    base = run(inputs(cfg=ON))[1]
+    _, out = run(inputs(cfg=ON, lead_lag_skew_bps=skew))
+    if math.isinf(skew):  # an infinite skew (never sent, but never a crash): the side it runs over goes
+        assert [t.side for t in out] == [1 if skew > 0 else -1]  # rising: the ask goes, the bid stays
+    else:
+        assert out == base
+
+
+def test_lead_gate_is_off_by_default_and_off_keeps_both_sides() -> None:
+    qv = _maker_qv(1)
+    assert not ExecutionConfig().lead_gate
+    for cfg in (config(), config(lead_gate=False)):
+        _, out = run(inputs(cfg=cfg, lead_lag_skew_bps=-(qv + 5.0)))
+        assert {t.side for t in out} == {1, -1}
+
+
+def test_lead_gate_leaves_inventory_reduce_and_reduce_only_orders_alone() -> None:
+    # over max: InventoryReduce's reduce-only ask stays, whatever the skew says
+    b, out = run(inputs(cfg=ON, inventory=3.5, lead_lag_skew_bps=50.0))
+    assert b.mode == ExecMode.INVENTORY_REDUCE and out and all(t.side < 0 and t.reduce_only for t in out)
+    assert not any("lead gate" in r for r in b.reasons)
+
+
+@given(**features)
+def test_lead_gate_never_leaves_a_maker_quote_the_lead_runs_over(**kw: Any) -> None:
+    inp = _random_inputs(**kw, lead_gate=True)
+    cfg = inp.cfg
+    assert cfg.lead_gate
+    b, out = run(inp)
+    skew = inp.lead_lag_skew_bps
+    if b.mode != ExecMode.MAKER or not abs(skew) >= cfg.lead_gate_min_skew_bps:
+        return
+    against = 1 if skew < 0.0 else -1
+    for t in out:
+        if t.side == against and not t.aggressive and not t.reduce_only:
+            assert (t.queue_value_bps or 0.0) - cfg.lead_gate_drift_weight * abs(skew) >= cfg.min_queue_value_bps

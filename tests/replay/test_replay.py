@@ -189,7 +189,16 @@ def test_cli_generated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     doc = json.loads((tmp_path / "report.json").read_text())
     assert set(doc["runs"]) == {"state_machine@base", "touch@base"}
     assert "never shuffled" in doc["meta"]["split"]
+    assert doc["meta"]["tuning"].startswith("not used for tuning")  # the defaults were tuned on seed 0, not 3
     assert not re.search(r"https?://", (tmp_path / "report.html").read_text())
+
+
+def test_tuned_on_names_the_generator_seed() -> None:
+    from mm.cli.replay import TUNED_ON, tuned_here
+    tuned = set(TUNED_ON.split(","))
+    assert tuned_here("real", 0, tuned) and not tuned_here("real:2025-09-03", 0, tuned)
+    assert tuned_here("generated", 0, tuned) and not tuned_here("generated", 3, tuned)
+    assert tuned_here("generated", 3, {"generated"})  # plain "generated": every seed
 
 
 REAL = data_dir() / "hyperliquid-2025-09-04"
