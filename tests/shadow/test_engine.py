@@ -79,6 +79,14 @@ def test_exchange_event_kinds() -> None:
     assert exchange_event_kind(ev("a", OrderStatus.REJECTED, reason="Post only order would have immediately "
                                                                       "matched, bbo was 1@2")) is None
     assert exchange_event_kind(ev("a", OrderStatus.REJECTED, reason="Insufficient margin to place order.")) == "reject"
+    assert exchange_event_kind(ev("a", OrderStatus.REJECTED, reason="venue: badAloPxRejected")) is None
+    # races with a fill or cancel, and an IOC with nothing to take: the market, not the exchange
+    for race in ("Cannot modify canceled or filled order asset=1",
+                 "Order was never placed, already canceled, or filled. asset=0",
+                 "Order could not immediately match against any resting orders. asset=0",
+                 "No liquidity available for market order."):
+        assert exchange_event_kind(ev("a", OrderStatus.REJECTED, reason=race)) is None, race
+    assert exchange_event_kind(ev("a", OrderStatus.REJECTED, reason="Order has invalid size.")) == "reject"
     assert exchange_event_kind(ev("a", OrderStatus.STALE, reason="no answer within ack_timeout_ms")) == "timeout"
     assert exchange_event_kind(ev("a", OrderStatus.REJECTED, reason="not sent: HTTP 429")) == "429"
     assert exchange_event_kind(ev("a", OrderStatus.OPEN)) is None
