@@ -44,14 +44,18 @@ def test_audit_files_and_a_postmortem_on_red(group_factory):
     g.config.write_text(text.replace("[monitor]\n", "[monitor]\npostmortem_min_interval_s = 1.0\n"))
     st = g.start()
     state_dir = Path(g.config.parent / "state")
-    # Decision records flow on the audit ring to the monitor.
+    # Decision records flow on the audit ring to the monitor, and our venue's market data has
+    # arrived (staleness counts from a symbol's first data: a venue frozen before the feed got
+    # any would never go stale; on a cold, loaded machine the timer's decision records can
+    # reach 20 before the venue serves its first book).
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ch = {c["channel"]: c for c in status(g.run_dir)["channels"]}
-        if ch["audit"]["published"] >= 20:
+        if ch["audit"]["published"] >= 20 and ch["md"]["published"] >= 20:
             break
         time.sleep(0.5)
     assert ch["audit"]["published"] >= 20, ch["audit"]
+    assert ch["md"]["published"] >= 20, ch["md"]
 
     # Freeze the venue: our market data stops, the feed reports FeedStale, risk escalates to Red.
     venue_pid = _proc(st, "venue")["pid"]
