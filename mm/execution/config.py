@@ -288,6 +288,10 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
         toxic_exit_urgency: urgency of the TakerExit against the move, in [0, 1].
         toxic_exit_clip_frac: that TakerExit's IOC is clipped at the larger of the taker
             clip and this fraction of the maximum inventory, in [0, 1].
+        toxic_exit_slippage_bps: bps past the opposite touch that TakerExit's IOC limit may
+            reach (the larger of this and ``taker_max_slippage_bps``), >= 0. The IOC fills at
+            the book's prices up to the limit; a limit the cascade outruns within one order
+            latency is not filled at all and leaves the position to the whole move.
         toxic_reduce_urgency: urgency of the InventoryReduce when the direction is unknown,
             in [0, 1].
         over_max_urgency: urgency of InventoryReduce when |inventory| > max, in [0, 1].
@@ -372,6 +376,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     toxic_exit_min_edge_bps: float = 0.0
     toxic_exit_urgency: float = 1.0
     toxic_exit_clip_frac: float = 1.0
+    toxic_exit_slippage_bps: float = 5.0
     toxic_reduce_urgency: float = 0.8
     over_max_urgency: float = 1.0
     taker_gap_frac: float = 0.3
@@ -414,6 +419,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             _require(_pos(getattr(self, name)), name, "must be finite and > 0")
         _require(0 <= self.default_sz_decimals <= 8, "default_sz_decimals", "must be in [0, 8]")
         _require(_fin(self.toxic_exit_min_edge_bps), "toxic_exit_min_edge_bps", "must be finite")
+        _require(_nonneg(self.toxic_exit_slippage_bps), "toxic_exit_slippage_bps", "must be finite and >= 0")
         _require(_pos(self.toxic_dir_min_skew_bps), "toxic_dir_min_skew_bps", "must be finite and > 0")
         _require(_fin(self.toxic_dir_flip_skew_bps) and self.toxic_dir_flip_skew_bps >= self.toxic_dir_min_skew_bps,
                  "toxic_dir_flip_skew_bps", "must be finite and >= toxic_dir_min_skew_bps")

@@ -478,10 +478,12 @@ def handle_maker(inp: CycleInputs, b: DecisionBuilder) -> list[TargetOrder]:
     return out
 
 
-def aggressive_px(inp: CycleInputs, side: int) -> float:
-    """The limit of an IOC: the opposite touch plus at most ``taker_max_slippage_bps``."""
+def aggressive_px(inp: CycleInputs, side: int, slippage_bps: float | None = None) -> float:
+    """The limit of an IOC: the opposite touch plus at most ``slippage_bps`` (default
+    ``taker_max_slippage_bps``)."""
     opp = inp.opposite(side)
-    lim = opp * (1.0 + side * inp.cfg.taker_max_slippage_bps / 1e4)
+    slip = inp.cfg.taker_max_slippage_bps if slippage_bps is None else slippage_bps
+    lim = opp * (1.0 + side * slip / 1e4)
     if side > 0:
         return max(inp.grid.floor_px(lim), opp)
     return min(inp.grid.ceil_px(lim), opp)
@@ -498,15 +500,17 @@ def handle_taker_entry(inp: CycleInputs, b: DecisionBuilder, direction: int) -> 
     return [TargetOrder(direction, px, qty, "Ioc", False, True, reason="taker_entry")]
 
 
-def handle_taker_exit(inp: CycleInputs, b: DecisionBuilder, urgency: float) -> list[TargetOrder]:
-    """TakerExit: a reduce-only IOC that closes the gap between position and target."""
+def handle_taker_exit(inp: CycleInputs, b: DecisionBuilder, urgency: float,
+                      slippage_bps: float | None = None) -> list[TargetOrder]:
+    """TakerExit: a reduce-only IOC that closes the gap between position and target, its
+    limit ``slippage_bps`` past the opposite touch (default ``taker_max_slippage_bps``)."""
     inv = inp.inventory
     if inv == 0.0:
         return []
     side = -1 if inv > 0.0 else 1
     shed = min(abs(inv - inp.safe_target), abs(inv))
     qty = inp.grid.floor_qty(min(shed, inp.taker_clip_qty))
-    px = aggressive_px(inp, side)
+    px = aggressive_px(inp, side, slippage_bps)
     if qty <= 0.0 or not inp.notional_ok(px, qty):
         b.reason(f"taker exit: size {qty} too small")
         return []

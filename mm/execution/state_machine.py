@@ -368,8 +368,11 @@ class StateMachinePolicy:
         if mode == ExecMode.TAKER_ENTRY:
             return handle_taker_entry(inp, b, state.direction)
         if mode == ExecMode.TAKER_EXIT:
-            if inp.toxicity >= Toxicity.TOXIC:  # the exit against a toxic move: at once, not in clips
-                inp.taker_clip_qty = max(inp.taker_clip_qty, inp.cfg.toxic_exit_clip_frac * inp.max_inv)
+            if inp.toxicity >= Toxicity.TOXIC:  # the exit against a toxic move: at once, not in clips,
+                cfg = inp.cfg                      # with a limit the move cannot outrun in an order latency
+                inp.taker_clip_qty = max(inp.taker_clip_qty, cfg.toxic_exit_clip_frac * inp.max_inv)
+                return handle_taker_exit(inp, b, state.urgency,
+                                         max(cfg.taker_max_slippage_bps, cfg.toxic_exit_slippage_bps))
             return handle_taker_exit(inp, b, state.urgency)
         if mode == ExecMode.INVENTORY_REDUCE:
             return handle_inventory_reduce(inp, b, state.urgency)

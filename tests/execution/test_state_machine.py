@@ -101,6 +101,32 @@ def test_toxic_exit_clip_frac_zero_keeps_the_taker_clip() -> None:
     assert len(out) == 1 and abs(out[0].qty - 2.0) < 1e-9
 
 
+@pytest.mark.parametrize("inventory,skew", [(2.5, -40.0), (-2.5, 40.0)])
+def test_toxic_exit_limit_reaches_toxic_exit_slippage_bps_past_the_touch(inventory: float, skew: float) -> None:
+    side = -1 if inventory > 0 else 1
+    opp = 99.9 if side < 0 else 100.0  # the touch the exit takes from
+
+    def past_bps(toxicity: Toxicity, **kw: float) -> float:
+        b, out = run(inputs(TIGHT, cfg=config(**kw), toxicity=toxicity, inventory=inventory, lead_lag_skew_bps=skew))
+        assert b.mode == ExecMode.TAKER_EXIT and len(out) == 1 and out[0].aggressive and out[0].reduce_only
+        return side * (out[0].px - opp) / opp * 1e4
+
+    assert 4.9 < past_bps(Toxicity.TOXIC) <= 5.0 + 1e-9  # default: the plain taker limit (5 bps)
+    assert 49.9 < past_bps(Toxicity.TOXIC, toxic_exit_slippage_bps=50.0) <= 50.0 + 1e-9
+    # the larger of the two limits, never less than the plain one
+    assert 19.9 < past_bps(Toxicity.TOXIC, toxic_exit_slippage_bps=1.0, taker_max_slippage_bps=20.0) <= 20.0 + 1e-9
+
+
+def test_toxic_exit_slippage_leaves_other_iocs_at_the_plain_limit() -> None:
+    cfg = config(toxic_exit_slippage_bps=50.0)
+    b, out = run(inputs(cfg=cfg, target=2.0, lead_lag_skew_bps=80.0))  # TakerEntry, not Toxic
+    assert b.mode == ExecMode.TAKER_ENTRY and len(out) == 1
+    assert 100.3 <= out[0].px <= 100.3 * (1 + 5e-4)
+    b, out = run(inputs(cfg=cfg, inventory=2.0, target=0.0, lead_lag_skew_bps=-80.0))  # a TakerExit, not Toxic
+    assert b.mode == ExecMode.TAKER_EXIT and len(out) == 1
+    assert 99.7 * (1 - 5e-4) <= out[0].px <= 99.7
+
+
 def test_toxic_move_direction_is_kept_for_the_episode_and_turned_only_by_a_large_skew() -> None:
     st_ = SymbolState()
 
