@@ -21,13 +21,14 @@ received, with the ``now_ns`` the step used), the same mechanism as the executio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from mm.alpha.engine import AlphaEngine
 from mm.alpha.leadlag import LeadLagParams, decode_params
 from mm.features.engine import FeatureEngine
 from mm.features.queue_rank import QueueRankConfig, QueueRankTracker
+from mm.models.files import ModelReader, decode_by_coin
 from mm.models.toxicity import ToxicityModel, decode_model
 from mm.recording.journal import InputJournal
 from mm.schema import AlphaSignal, AnyMessage, ControlState, StateSnapshot
@@ -45,39 +46,16 @@ ALPHA_INPUTS: Final[dict[str, Any]] = {
 }
 """The alpha stage's journaled calls and the msgspec type of their arguments."""
 
-ModelReader = Callable[[str, str], "bytes | None"]
-"""``read(coin, name)``: a model file's bytes, or None (no file: the prior)."""
-
-
 def toxicity_models(symbols: Sequence[str], read: ModelReader) -> tuple[list[ToxicityModel | None], list[str]]:
     """Each coin's fitted toxicity model (None: the prior) and the errors of files that did
     not decode (that coin gets the prior)."""
-    models: list[ToxicityModel | None] = []
-    errors: list[str] = []
-    for coin in symbols:
-        raw = read(coin, "toxicity")
-        model = None
-        if raw is not None:
-            try:
-                model = decode_model(raw)
-            except ValueError as exc:
-                errors.append(f"toxicity model for {coin} is invalid ({exc}); using the prior")
-        models.append(model)
-    return models, errors
+    models, errors = decode_by_coin(symbols, read, "toxicity", decode_model, "toxicity", "using the prior")
+    return [models.get(i) for i in range(len(symbols))], errors
 
 
 def leadlag_models(symbols: Sequence[str], read: ModelReader) -> tuple[dict[int, LeadLagParams], list[str]]:
     """Each coin's fitted lead-lag file by symbol id (absent: the prior) and decode errors."""
-    models: dict[int, LeadLagParams] = {}
-    errors: list[str] = []
-    for i, coin in enumerate(symbols):
-        raw = read(coin, "leadlag")
-        if raw is not None:
-            try:
-                models[i] = decode_params(raw)
-            except ValueError as exc:
-                errors.append(f"lead-lag model for {coin} is invalid ({exc}); using the prior")
-    return models, errors
+    return decode_by_coin(symbols, read, "leadlag", decode_params, "lead-lag", "using the prior")
 
 
 class FeatureStage(InputJournal):

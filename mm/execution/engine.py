@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final, Literal, Protocol
 
 import msgspec
@@ -84,6 +84,7 @@ from mm.execution.rate_limit import RateLimiter
 from mm.execution.state_machine import StateMachinePolicy, SymbolState, safe_target
 from mm.execution.variants import VariantSet, VariantSpec, make_variant_policy
 from mm.models.direction import DirectionModel
+from mm.models.files import ModelReader, decode_by_coin
 from mm.models.fill_survival import FillSurvivalModel
 from mm.models.queue_value import QueueValueModel as FittedQueueValue
 from mm.recording.journal import InputJournal
@@ -152,47 +153,28 @@ def make_policy(name: str) -> Policy:
 
 
 def engine_models(symbols: Sequence[str], mcfg: HeuristicModelConfig,
-                  read: Callable[[str, str], bytes | None]) -> tuple[QueueValueBySymbol, FillModelBySymbol, list[str]]:
+                  read: ModelReader) -> tuple[QueueValueBySymbol, FillModelBySymbol, list[str]]:
     """Per coin: the fitted queue-value and fill-survival models whose bytes ``read(coin,
     name)`` returns, else the heuristic baselines; the errors of files that did not decode
     (their coin gets the baseline). Queue value is net of ``mcfg.maker_fee_bps``. The live
     process and the replay build their models with this one function."""
-    qv: dict[int, QueueValueModel] = {}
-    fill: dict[int, FillModel] = {}
-    errors: list[str] = []
-    for i, coin in enumerate(symbols):
-        raw = read(coin, "queue_value")
-        if raw is not None:
-            try:
-                qv[i] = FittedQueueValue.from_bytes(raw, maker_fee_bps=mcfg.maker_fee_bps)
-            except ValueError as exc:
-                errors.append(f"queue value model for {coin} is invalid ({exc}); using the heuristic")
-        raw = read(coin, "fill_survival")
-        if raw is not None:
-            try:
-                fill[i] = FillSurvivalModel.from_bytes(raw)
-            except ValueError as exc:
-                errors.append(f"fill survival model for {coin} is invalid ({exc}); using the baseline")
-    return QueueValueBySymbol(qv, HeuristicQueueValue(mcfg)), FillModelBySymbol(fill, ExpFillModel(mcfg)), errors
+    qv, qv_errors = decode_by_coin(
+        symbols, read, "queue_value", lambda raw: FittedQueueValue.from_bytes(raw, maker_fee_bps=mcfg.maker_fee_bps),
+        "queue value", "using the heuristic")
+    fill, fill_errors = decode_by_coin(symbols, read, "fill_survival", FillSurvivalModel.from_bytes, "fill survival",
+                                       "using the baseline")
+    return (QueueValueBySymbol(qv, HeuristicQueueValue(mcfg)), FillModelBySymbol(fill, ExpFillModel(mcfg)),
+            qv_errors + fill_errors)
 
 
 def direction_models(symbols: Sequence[str],
-                     read: Callable[[str, str], bytes | None]) -> tuple[dict[int, DirectionModel], list[str]]:
+                     read: ModelReader) -> tuple[dict[int, DirectionModel], list[str]]:
     """Per coin with a file (``read(coin, "direction")``, as :func:`engine_models` reads the
     others): the fitted direction model by symbol id, which the state machine's direction
     gate uses when ``direction_gate`` is on (:func:`mm.execution.state_machine.direction_gate`;
     a coin without one has no gate); the errors of files that did not decode (no gate there
     either). The live process and the replay load them with this one function."""
-    out: dict[int, DirectionModel] = {}
-    errors: list[str] = []
-    for i, coin in enumerate(symbols):
-        raw = read(coin, "direction")
-        if raw is not None:
-            try:
-                out[i] = DirectionModel.from_bytes(raw)
-            except ValueError as exc:
-                errors.append(f"direction model for {coin} is invalid ({exc}); no direction gate there")
-    return out, errors
+    return decode_by_coin(symbols, read, "direction", DirectionModel.from_bytes, "direction", "no direction gate there")
 
 
 class SymbolView:

@@ -29,7 +29,7 @@ Pure functions of their arguments; a non-finite input never produces a non-finit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from mm.execution.config import HeuristicModelConfig
@@ -237,7 +237,7 @@ def fill_probs(model: FillModel, side: int, pxs: Sequence[float], horizon_s: flo
 class QueueValueBySymbol:
     """Each symbol's own queue-value model (fitted per coin), else the fallback."""
 
-    def __init__(self, models: dict[int, QueueValueModel], fallback: QueueValueModel) -> None:
+    def __init__(self, models: Mapping[int, QueueValueModel], fallback: QueueValueModel) -> None:
         self.models = dict(models)
         self.fallback = fallback
 
@@ -252,7 +252,7 @@ class QueueValueBySymbol:
 class FillModelBySymbol:
     """Each symbol's own fill model (fitted per coin), else the fallback."""
 
-    def __init__(self, models: dict[int, FillModel], fallback: FillModel) -> None:
+    def __init__(self, models: Mapping[int, FillModel], fallback: FillModel) -> None:
         self.models = dict(models)
         self.fallback = fallback
 

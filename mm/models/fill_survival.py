@@ -72,6 +72,7 @@ from typing import Final
 
 import msgspec
 
+from mm.models.files import check_header
 from mm.schema import StateSnapshot
 
 MODEL_FORMAT: Final = "mm.fill_survival"
@@ -227,12 +228,7 @@ def _finite_list(name: str, xs: list[float], n: int) -> None:
 
 
 def validate_params(p: FillSurvivalParams) -> None:
-    if p.format != MODEL_FORMAT:
-        raise ValueError(f"format: expected {MODEL_FORMAT!r}, got {p.format!r}")
-    if p.version != MODEL_VERSION:
-        raise ValueError(f"version: expected {MODEL_VERSION}, got {p.version}")
-    if tuple(p.feature_names) != FILL_FEATURES:
-        raise ValueError(f"feature_names: expected {list(FILL_FEATURES)}, got {p.feature_names}")
+    check_header(p.format, p.version, p.feature_names, MODEL_FORMAT, MODEL_VERSION, FILL_FEATURES)
     if not (p.tick_px > 0.0 and math.isfinite(p.tick_px)):
         raise ValueError("tick_px: must be finite and > 0")
     if not (p.qty_scale > 0.0 and math.isfinite(p.qty_scale)):

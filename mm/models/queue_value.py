@@ -68,6 +68,7 @@ from typing import Final, Protocol, TypeVar
 
 import msgspec
 
+from mm.models.files import check_header
 from mm.schema import StateSnapshot
 from mm.venues.sim.fees import fee_rates, tier_by_name
 
@@ -276,12 +277,7 @@ def validate_linear(p: LinearParams, model_format: str, model_version: int) -> N
     """The checks of a linear model file: its format and version, the feature names, one
     finite coefficient per feature, ``qty_scale`` and ``markout_s`` finite and > 0;
     ValueError naming the bad field."""
-    if p.format != model_format:
-        raise ValueError(f"format: expected {model_format!r}, got {p.format!r}")
-    if p.version != model_version:
-        raise ValueError(f"version: expected {model_version}, got {p.version}")
-    if tuple(p.feature_names) != QV_FEATURES:
-        raise ValueError(f"feature_names: expected {list(QV_FEATURES)}, got {p.feature_names}")
+    check_header(p.format, p.version, p.feature_names, model_format, model_version, QV_FEATURES)
     if len(p.coef) != N_QV_FEATURES:
         raise ValueError(f"coef: expected {N_QV_FEATURES} values, got {len(p.coef)}")
     if not all(math.isfinite(c) for c in p.coef) or not math.isfinite(p.intercept):

@@ -78,6 +78,7 @@ from typing import Final
 import msgspec
 
 from mm.features.config import ToxicityConfig
+from mm.models.files import check_header
 from mm.schema import Toxicity
 
 MODEL_FORMAT: Final = "mm.toxicity"
@@ -138,12 +139,7 @@ def decode_model(data: bytes) -> ToxicityModel:
         model = msgspec.json.decode(data, type=ToxicityModel)
     except msgspec.DecodeError as exc:
         raise ValueError(f"toxicity model: {exc}") from exc
-    if model.format != MODEL_FORMAT:
-        raise ValueError(f"format: expected {MODEL_FORMAT!r}, got {model.format!r}")
-    if model.version != MODEL_VERSION:
-        raise ValueError(f"version: expected {MODEL_VERSION}, got {model.version}")
-    if tuple(model.feature_names) != TOXICITY_FEATURES:
-        raise ValueError(f"feature_names: expected {list(TOXICITY_FEATURES)}, got {model.feature_names}")
+    check_header(model.format, model.version, model.feature_names, MODEL_FORMAT, MODEL_VERSION, TOXICITY_FEATURES)
     if len(model.weights) != N_FEATURES:
         raise ValueError(f"weights: expected {N_FEATURES} values, got {len(model.weights)}")
     if not all(math.isfinite(w) and w >= 0.0 for w in model.weights):

@@ -42,12 +42,14 @@ MAX_STEP_S = 5.0  # a gap in marks longer than this is integrated as this long (
 
 _TERMINAL = frozenset({int(OrderStatus.FILLED), int(OrderStatus.CANCELLED), int(OrderStatus.REJECTED)})
 _RESTING = frozenset({int(OrderStatus.OPEN), int(OrderStatus.PARTIALLY_FILLED), int(OrderStatus.PENDING_CANCEL)})
-_POST_ONLY_WORDS = ("post only", "post-only", "would have immediately matched", "alo")
-# the market or a race, not the exchange failing: an IOC with nothing to take, a modify or
-# cancel that arrived after the order was filled or cancelled (Hyperliquid's own strings,
-# mm.venues.hyperliquid.rules; the order's fill or cancel reaches us on its own)
-_MARKET_RACE_WORDS = tuple(w.lower().rstrip(".") for w in (ERR_IOC_CANCEL, ERR_NO_LIQUIDITY, ERR_MODIFY_DEAD,
-                                                           ERR_CANCEL_MISSING))
+# rejects that are the market or a race, not the exchange failing: a post-only refusal, an
+# IOC with nothing to take, a modify or cancel that arrived after the order was filled or
+# cancelled (Hyperliquid's own strings, mm.venues.hyperliquid.rules; the order's fill or
+# cancel reaches us on its own)
+_MARKET_REJECT_WORDS = (
+    "post only", "post-only", "would have immediately matched", "alo",
+    *(w.lower().rstrip(".") for w in (ERR_IOC_CANCEL, ERR_NO_LIQUIDITY, ERR_MODIFY_DEAD, ERR_CANCEL_MISSING)),
+)
 
 
 def exchange_event_kind(ev: OrderEvent) -> str | None:
@@ -62,7 +64,7 @@ def exchange_event_kind(ev: OrderEvent) -> str | None:
     if "429" in reason or "rate limit" in reason or "too many requests" in reason:
         return "429"
     if ev.status == OrderStatus.REJECTED:
-        if any(w in reason for w in _POST_ONLY_WORDS) or any(w in reason for w in _MARKET_RACE_WORDS):
+        if any(w in reason for w in _MARKET_REJECT_WORDS):
             return None
         return "reject"
     if ev.status == OrderStatus.STALE and "no answer" in reason:

@@ -406,6 +406,21 @@ def _set_level_qty(sa: Any, s: int, k: int, new_qty: int) -> None:
 
 
 @njit(cache=True)
+def _add_special(sa: Any, n: int, k: int, ours: int) -> int:
+    """Add key ``k`` to the snapshot merge's special keys (ascending and unique at SK, with
+    SH = ``ours``: 1 where our orders rest); the new count (``n`` when already there)."""
+    j = _search(sa, SK, n, k)
+    if j < n and sa[SK + j] == k:
+        return n
+    for t in range(n, j, -1):
+        sa[SK + t] = sa[SK + t - 1]
+        sa[SH + t] = sa[SH + t - 1]
+    sa[SK + j] = k
+    sa[SH + j] = ours
+    return n + 1
+
+
+@njit(cache=True)
 def _apply_side_snapshot(sa: Any, s: int, xp: Any, xq: Any, b: int, e: int) -> None:
     """``MatchingEngine._apply_side_snapshot`` for side ``s``; the snapshot's levels are xp[b:e] (prices,
     ascending) and xq[b:e] (lots > 0).
@@ -426,27 +441,9 @@ def _apply_side_snapshot(sa: Any, s: int, xp: Any, xq: Any, b: int, e: int) -> N
     if sa[M_NO + s]:
         for o in range(ORD, ORD + 6 * OC, 6):
             if sa[o + O_LIVE] and sa[o + O_SIDE] == s:
-                k = sa[o + O_KEY]
-                j = _search(sa, SK, ns, k)
-                if j < ns and sa[SK + j] == k:
-                    continue
-                for t in range(ns, j, -1):
-                    sa[SK + t] = sa[SK + t - 1]
-                    sa[SH + t] = sa[SH + t - 1]
-                sa[SK + j] = k
-                sa[SH + j] = 1
-                ns += 1
+                ns = _add_special(sa, ns, sa[o + O_KEY], 1)
     for d in range(dn):
-        k = sa[db + d]
-        j = _search(sa, SK, ns, k)
-        if j < ns and sa[SK + j] == k:
-            continue
-        for t in range(ns, j, -1):
-            sa[SK + t] = sa[SK + t - 1]
-            sa[SH + t] = sa[SH + t - 1]
-        sa[SK + j] = k
-        sa[SH + j] = 0
-        ns += 1
+        ns = _add_special(sa, ns, sa[db + d], 0)
     if m > LC:
         raise ValueError("book_kernel: level capacity exceeded")
     if ns == 0:  # nothing of ours and no depletion on this side: it becomes the snapshot
