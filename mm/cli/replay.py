@@ -1,7 +1,7 @@
 """``mmctl replay``: the deterministic replay of issues 8 and 17 with its JSON + HTML report.
 
     mmctl replay --data real[,real:2025-09-03,generated,PATH] [--coins BTC,ETH,WLFI] [--split 0.6]
-                 [--seed N] [--fit warmup|none] [--tuned-on real,generated:0]
+                 [--seed N] [--latency-seed N] [--fit warmup|none] [--tuned-on real,generated:0]
                  [--policies state_machine,glft,touch] [--fee-tiers base,rebate3] [--out DIR]
                  [--duration-s S] [--set execution.key=value ...] [--decisions-diff]
                  [--md-latency SPEC] [--order-latency SPEC] [--cancel-latency SPEC]
@@ -18,7 +18,10 @@ none`` runs the heuristics. The report names the data, the split, what was fitte
 data set, whether the parameters were tuned on it (``--tuned-on``, the data set names the
 tuning used, ``generated:N`` for the generator at seed N, plain ``generated`` for every seed;
 the default names the 2025-09-04 recording and generator seed 0, where the toxic-direction
-and lead-gate thresholds were chosen; any other is the untuned overfitting guard). Latency specs: see
+and lead-gate thresholds were chosen; any other is the untuned overfitting guard). ``--latency-seed`` (default: ``--seed``) seeds the replay's
+latency draws alone, keeping the data: running one configuration under several latency seeds
+shows how far a figure moves by the luck of the draws, the band a change must clear before it
+counts as skill. Latency specs: see
 :mod:`mm.replay.latency` (an ``empirical:file=PATH`` spec reads round trips, one per line).
 Prints one comparison table per data set; writes ``report.json`` and ``report.html`` to
 ``--out``.
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coins", default="BTC,ETH")
     ap.add_argument("--split", type=float, default=0.6, help="fraction of the time span used for warm-up and fitting")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--latency-seed", type=int, default=None,
+                    help="seed of the replay's latency draws alone (default: --seed); the data stay those of --seed")
     ap.add_argument("--fit", choices=["warmup", "none"], default="warmup",
                     help="fit the models on the warm-up part (default) or run the heuristics")
     ap.add_argument("--tuned-on", default=TUNED_ON,
@@ -201,7 +206,7 @@ def _main(a: argparse.Namespace, argv: list[str] | None) -> tuple[int, dict[str,
     tuned_on = {d.strip() for d in a.tuned_on.split(",") if d.strip()}
     t_wall = time.perf_counter()
     try:
-        rcfg = ReplayConfig(seed=a.seed, risk=a.risk, md_latency=_latency_spec(a.md_latency),
+        rcfg = ReplayConfig(seed=a.seed if a.latency_seed is None else a.latency_seed, risk=a.risk, md_latency=_latency_spec(a.md_latency),
                             order_latency=_latency_spec(a.order_latency), cancel_latency=_latency_spec(a.cancel_latency),
                             response_latency=_latency_spec(a.response_latency))
         prog = Progress("replay", total=len(names), quiet=a.quiet)
@@ -223,7 +228,7 @@ def _main(a: argparse.Namespace, argv: list[str] | None) -> tuple[int, dict[str,
         out: dict[str, Any] = docs[0]
         out["meta"]["wall_s"] = wall
     else:
-        out = {"meta": {"data": ", ".join(names), "wall_s": wall, "seed": a.seed,
+        out = {"meta": {"data": ", ".join(names), "wall_s": wall, "seed": a.seed, "latency_seed": rcfg.seed,
                         "command": "mmctl replay " + " ".join(argv if argv is not None else sys.argv[1:])},
                "datasets": docs}
     pj, ph = write_report(out, a.out)

@@ -86,7 +86,7 @@ def run_suite(events: Sequence[object], coins: Sequence[CoinSpec], *, policies: 
                 "events": res.n_events, "metrics": compute(res, labels, len(coins), maker_bps=_bps(rates.maker)),
             }
     doc: dict[str, Any] = {"coins": [c.name for c in coins], "meta": dict(meta or {}), "runs": runs}
-    doc["meta"].update({"seed": rcfg.seed, "md_latency": rcfg.md_latency, "order_latency": rcfg.order_latency,
+    doc["meta"].update({"latency_seed": rcfg.seed, "md_latency": rcfg.md_latency, "order_latency": rcfg.order_latency,
                         "cancel_latency": rcfg.cancel_latency, "response_latency": rcfg.response_latency,
                         "overrides": list(sets),
                         "fee_tiers": {t: {"maker_bps": _bps(fee_rates_of(t).maker), "taker_bps": _bps(fee_rates_of(t).taker)}
