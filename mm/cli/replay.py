@@ -1,7 +1,7 @@
 """``mmctl replay``: the deterministic replay of issues 8 and 17 with its JSON + HTML report.
 
     mmctl replay --data real[,real:2025-09-03,generated,PATH] [--coins BTC,ETH,WLFI] [--split 0.6]
-                 [--seed N] [--latency-seed N] [--fit warmup|none] [--tuned-on real,generated:0]
+                 [--seed N] [--latency-seed N] [--latency-draws N] [--fit warmup|none] [--tuned-on real,generated:0]
                  [--policies state_machine,glft,touch] [--fee-tiers base,rebate3] [--out DIR]
                  [--duration-s S] [--set execution.key=value ...] [--decisions-diff]
                  [--md-latency SPEC] [--order-latency SPEC] [--cancel-latency SPEC]
@@ -21,7 +21,10 @@ the default names the 2025-09-04 recording and generator seed 0, where the toxic
 and lead-gate thresholds were chosen; any other is the untuned overfitting guard). ``--latency-seed`` (default: ``--seed``) seeds the replay's
 latency draws alone, keeping the data: running one configuration under several latency seeds
 shows how far a figure moves by the luck of the draws, the band a change must clear before it
-counts as skill. Latency specs: see
+counts as skill. ``--latency-draws N`` does that in one run: each data set is fitted once and
+replayed under N latency seeds; the report keeps the first draw's runs in full and adds, per
+run and figure, the mean, min, max and the number of draws meeting the target
+(:mod:`mm.replay.draws`). Latency specs: see
 :mod:`mm.replay.latency` (an ``empirical:file=PATH`` spec reads round trips, one per line).
 Prints one comparison table per data set; writes ``report.json`` and ``report.html`` to
 ``--out``.
@@ -37,10 +40,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from mm.cli.progress import Progress, add_quiet_flag
 from mm.config import ConfigError, load_config
 from mm.execution.config import ExecutionConfig
 from mm.importers import data_dir
+from mm.replay.draws import band_rows, draw_bands
 from mm.replay.engine import CoinSpec, ReplayConfig
 from mm.replay.fit import fit_replay_models
 from mm.replay.report import comparison_rows, text_table, write_report
@@ -128,10 +134,16 @@ def run_dataset(name: str, a: argparse.Namespace, coins: list[str], rcfg: Replay
                        if tuned_here(name, a.seed, tuned_on) else "not used for tuning: final parameters run untuned (overfitting guard)"),
             "risk": a.risk,
             "labels": "generator ground truth" if labels is not None else "none (real data: cascade/toxicity/lead rows n/a)"}
-    doc = run_suite(events, specs, policies=[p.strip() for p in a.policies.split(",") if p.strip()],
-                    fee_tiers=[t.strip() for t in a.fee_tiers.split(",") if t.strip()], rcfg=rcfg,
-                    base_exec=getattr(a, "base_exec", ExecutionConfig()), sets=a.sets, trade_from_ns=split_ns, labels=labels,
-                    decisions_diff=a.decisions_diff, meta=meta, models=models)
+    seeds = [rcfg.seed + k for k in range(getattr(a, "latency_draws", 1))]
+    docs = [run_suite(events, specs, policies=[p.strip() for p in a.policies.split(",") if p.strip()],
+                      fee_tiers=[t.strip() for t in a.fee_tiers.split(",") if t.strip()],
+                      rcfg=msgspec.structs.replace(rcfg, seed=s), base_exec=getattr(a, "base_exec", ExecutionConfig()),
+                      sets=a.sets, trade_from_ns=split_ns, labels=labels, decisions_diff=a.decisions_diff and k == 0,
+                      meta=meta, models=models)
+            for k, s in enumerate(seeds)]
+    doc = docs[0]  # the first draw's runs in full; the others as bands
+    if len(docs) > 1:
+        doc["draws"] = draw_bands(docs, seeds)
     return doc
 
 
@@ -142,6 +154,9 @@ def print_dataset(doc: dict[str, Any]) -> None:
     for t, r in m["fee_tiers"].items():
         print(f"   fee tier {t}: maker {r['maker_bps']:.2f} bps, taker {r['taker_bps']:.2f} bps")
     print(text_table(comparison_rows(doc)))
+    if "draws" in doc:
+        print(f"   latency seeds {doc['draws']['latency_seeds']} (the table above is the first draw's):")
+        print(text_table(band_rows(doc["draws"])))
     dd = doc.get("decision_diff")
     if dd is not None:
         print(f"decision replay ({dd['policy']}, {dd['overrides'] or 'no change'}): {dd['changed']} of {dd['matched']} "
@@ -162,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--latency-seed", type=int, default=None,
                     help="seed of the replay's latency draws alone (default: --seed); the data stay those of --seed")
+    ap.add_argument("--latency-draws", type=int, default=1,
+                    help="replay each run under this many latency seeds (the latency seed, +1, ...) and report "
+                         "every figure's mean, min, max and how many draws met its target")
     ap.add_argument("--fit", choices=["warmup", "none"], default="warmup",
                     help="fit the models on the warm-up part (default) or run the heuristics")
     ap.add_argument("--tuned-on", default=TUNED_ON,
@@ -200,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(a: argparse.Namespace, argv: list[str] | None) -> tuple[int, dict[str, Any] | None]:
     if not 0.0 < a.split < 1.0:
         print("mmctl replay: --split must be in (0, 1)", file=sys.stderr)
+        return 2, None
+    if a.latency_draws < 1:
+        print("mmctl replay: --latency-draws must be >= 1", file=sys.stderr)
         return 2, None
     coins = [c.strip().upper() for c in a.coins.split(",") if c.strip()]
     names = [d.strip() for d in a.data.split(",") if d.strip()]

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mm.replay.draws import band_rows
 from mm.replay.metrics import fmt_value
 from mm.schema import ExecMode
 
@@ -205,13 +206,22 @@ def _dataset_html(doc: dict[str, Any], level: int = 2) -> str:
     comp_html = "".join("<tr>" + "".join(f"<t{'h' if i == 0 else 'd'}>{_esc(c)}</t{'h' if i == 0 else 'd'}>" for c in r)
                         + "</tr>" for i, r in enumerate(comp))
     meta = "".join(f"<li><b>{_esc(k)}</b>: {_esc(v)}</li>" for k, v in doc.get("meta", {}).items())
+    bands = doc.get("draws")
+    bands_html = ""
+    if bands:
+        brows = band_rows(bands)
+        bands_html = (f"<h{level}>Over latency draws (seeds {_esc(bands['latency_seeds'])})</h{level}>"
+                      "<p>The comparison above is the first draw's; here each figure's mean [min, max] over the "
+                      "draws and how many draws met its target.</p><table>"
+                      + "".join("<tr>" + "".join(f"<t{'h' if i == 0 else 'd'}>{_esc(c)}</t{'h' if i == 0 else 'd'}>"
+                                                 for c in r) + "</tr>" for i, r in enumerate(brows)) + "</table>")
     dd = doc.get("decision_diff")
     dd_html = ""
     if dd:
         dd_html = f"<section><h{level}>Decision replay</h{level}><pre>{_esc(json.dumps(dd, indent=1)[:20000])}</pre></section>"
     runs = "".join(_run_html(k, r, names) for k, r in doc["runs"].items())
     return (f"<ul>{meta}</ul>{_models_html(doc.get('models'))}<h{level}>Comparison</h{level}><table>{comp_html}</table>"
-            f"{dd_html}{runs}")
+            f"{bands_html}{dd_html}{runs}")
 
 
 def render_html(doc: dict[str, Any]) -> str:
