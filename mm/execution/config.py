@@ -292,6 +292,9 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             reach (the larger of this and ``taker_max_slippage_bps``), >= 0. The IOC fills at
             the book's prices up to the limit; a limit the cascade outruns within one order
             latency is not filled at all and leaves the position to the whole move.
+        toxic_exit_max_ms: ms, how long one Toxic episode may spend in that TakerExit (from
+            its first exit cycle); past it the episode holds what is left, Flat, instead of
+            chasing the move with further IOCs; 0 = no limit, >= 0.
         toxic_reduce_urgency: urgency of the InventoryReduce when the direction is unknown,
             in [0, 1].
         over_max_urgency: urgency of InventoryReduce when |inventory| > max, in [0, 1].
@@ -377,6 +380,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     toxic_exit_urgency: float = 1.0
     toxic_exit_clip_frac: float = 1.0
     toxic_exit_slippage_bps: float = 5.0
+    toxic_exit_max_ms: int = 0
     toxic_reduce_urgency: float = 0.8
     over_max_urgency: float = 1.0
     taker_gap_frac: float = 0.3
@@ -420,6 +424,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
         _require(0 <= self.default_sz_decimals <= 8, "default_sz_decimals", "must be in [0, 8]")
         _require(_fin(self.toxic_exit_min_edge_bps), "toxic_exit_min_edge_bps", "must be finite")
         _require(_nonneg(self.toxic_exit_slippage_bps), "toxic_exit_slippage_bps", "must be finite and >= 0")
+        _require(self.toxic_exit_max_ms >= 0, "toxic_exit_max_ms", "must be >= 0")
         _require(_pos(self.toxic_dir_min_skew_bps), "toxic_dir_min_skew_bps", "must be finite and > 0")
         _require(_fin(self.toxic_dir_flip_skew_bps) and self.toxic_dir_flip_skew_bps >= self.toxic_dir_min_skew_bps,
                  "toxic_dir_flip_skew_bps", "must be finite and >= toxic_dir_min_skew_bps")

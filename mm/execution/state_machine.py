@@ -60,11 +60,13 @@ from mm.schema import ExecMode, StateSnapshot, Toxicity
 class SymbolState:
     """A symbol's mode and its memory across cycles."""
 
-    __slots__ = ("direction", "mode", "mode_since_ns", "taker_until_ns", "toxic_dir", "transitions", "urgency")
+    __slots__ = ("direction", "mode", "mode_since_ns", "taker_until_ns", "toxic_dir", "toxic_exit_since_ns",
+                 "transitions", "urgency")
 
     def __init__(self) -> None:
         self.mode = ExecMode.FLAT
         self.toxic_dir = 0  # the current Toxic episode's move direction (0: unknown or not Toxic)
+        self.toxic_exit_since_ns = -1  # the episode's first TakerExit cycle against the move (-1: none yet)
         self.mode_since_ns = 0
         self.direction = 0
         self.urgency = 0.0
@@ -206,11 +208,18 @@ def select_mode(inp: CycleInputs, state: SymbolState, b: DecisionBuilder) -> Non
         elif not toxic_exit_pays(inp):
             _enter(state, b, now, ExecMode.FLAT, "toxic, inventory against the move, exit costs more than the "
                    "expected move: hold it, quote nothing")
+        elif (cfg.toxic_exit_max_ms > 0 and state.toxic_exit_since_ns >= 0
+              and now - state.toxic_exit_since_ns >= cfg.toxic_exit_max_ms * 1_000_000):
+            _enter(state, b, now, ExecMode.FLAT, "toxic, inventory against the move, exit window spent: hold the "
+                   "rest, quote nothing")
         else:
+            if state.toxic_exit_since_ns < 0:
+                state.toxic_exit_since_ns = now
             _enter(state, b, now, ExecMode.TAKER_EXIT, "toxic, inventory against the move: exit",
                    direction=move, urgency=cfg.toxic_exit_urgency, timeout_ms=cfg.taker_timeout_ms)
         return
     state.toxic_dir = 0
+    state.toxic_exit_since_ns = -1
     gap = inp.safe_target - inv
     big_gap = abs(gap) > cfg.taker_gap_frac * mx
     direction = 1 if gap > 0.0 else -1

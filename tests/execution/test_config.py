@@ -41,6 +41,7 @@ def test_defaults_are_valid_and_match_hyperliquid_rules() -> None:
         (ExecutionConfig, "toxic_exit_clip_frac", -0.1),
         (ExecutionConfig, "toxic_exit_slippage_bps", -1.0),
         (ExecutionConfig, "toxic_exit_slippage_bps", float("inf")),
+        (ExecutionConfig, "toxic_exit_max_ms", -1),
         (ExecutionConfig, "lead_gate_min_skew_bps", 0.0),
         (ExecutionConfig, "lead_gate_min_skew_bps", float("nan")),
         (ExecutionConfig, "lead_gate_drift_weight", -0.5),

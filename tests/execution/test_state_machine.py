@@ -144,6 +144,35 @@ def test_toxic_move_direction_is_kept_for_the_episode_and_turned_only_by_a_large
     assert st_.toxic_dir == 0
 
 
+def test_toxic_exit_max_ms_holds_flat_once_the_episode_has_spent_its_exit_window() -> None:
+    ms = 1_000_000
+    t0 = 10**12
+
+    def episode(cfg: ExecutionConfig) -> list[ExecMode]:
+        st_ = SymbolState()
+        modes = []
+        for dt_ms in (0, 300, 599, 600, 2000):
+            b, out = run(inputs(TIGHT, cfg=cfg, toxicity=Toxicity.TOXIC, inventory=2.5, lead_lag_skew_bps=-12.0,
+                                now_ns=t0 + dt_ms * ms), st_)
+            assert (b.mode == ExecMode.TAKER_EXIT) == bool(out)
+            modes.append(b.mode)
+        return modes
+
+    te, fl = ExecMode.TAKER_EXIT, ExecMode.FLAT
+    assert episode(config()) == [te] * 5  # default 0: chase for the whole episode
+    assert episode(config(toxic_exit_max_ms=600)) == [te, te, te, fl, fl]
+    st_ = SymbolState()  # a new episode gets a new window
+    cfg = config(toxic_exit_max_ms=600)
+    run(inputs(TIGHT, cfg=cfg, toxicity=Toxicity.TOXIC, inventory=2.5, lead_lag_skew_bps=-12.0, now_ns=t0), st_)
+    b, _ = run(inputs(TIGHT, cfg=cfg, toxicity=Toxicity.TOXIC, inventory=2.5, lead_lag_skew_bps=-12.0,
+                      now_ns=t0 + 700 * ms), st_)
+    assert b.mode == fl and "exit window spent" in b.mode_reason
+    run(inputs(TIGHT, cfg=cfg, inventory=2.5, now_ns=t0 + 800 * ms), st_)  # Toxic ends
+    b, _ = run(inputs(TIGHT, cfg=cfg, toxicity=Toxicity.TOXIC, inventory=2.5, lead_lag_skew_bps=-12.0,
+                      now_ns=t0 + 900 * ms), st_)
+    assert b.mode == te
+
+
 def test_toxic_follow_direction_off_is_always_inventory_reduce() -> None:
     b, _ = run(inputs(cfg=config(toxic_follow_direction=False), toxicity=Toxicity.TOXIC, inventory=1.0,
                       lead_lag_skew_bps=-3.0))
