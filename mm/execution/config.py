@@ -294,7 +294,10 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             latency is not filled at all and leaves the position to the whole move.
         toxic_exit_max_ms: ms, how long one Toxic episode may spend in that TakerExit (from
             its first exit cycle); past it the episode holds what is left, Flat, instead of
-            chasing the move with further IOCs; 0 = no limit, >= 0.
+            chasing the move with further IOCs; 0 = no limit, >= 0. The default, 600 ms, is
+            one exit IOC's round trip at about the order latency's 90th percentile (458 ms)
+            plus a block and the answer (issue 17: Flat in labelled cascades 90.8% -> 96.1%
+            on generator seed 0, 3600 s, rebate3, net PnL within the latency draws' band).
         toxic_reduce_urgency: urgency of the InventoryReduce when the direction is unknown,
             in [0, 1].
         over_max_urgency: urgency of InventoryReduce when |inventory| > max, in [0, 1].
@@ -380,7 +383,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     toxic_exit_urgency: float = 1.0
     toxic_exit_clip_frac: float = 1.0
     toxic_exit_slippage_bps: float = 5.0
-    toxic_exit_max_ms: int = 0
+    toxic_exit_max_ms: int = 600
     toxic_reduce_urgency: float = 0.8
     over_max_urgency: float = 1.0
     taker_gap_frac: float = 0.3

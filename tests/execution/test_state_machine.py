@@ -159,8 +159,9 @@ def test_toxic_exit_max_ms_holds_flat_once_the_episode_has_spent_its_exit_window
         return modes
 
     te, fl = ExecMode.TAKER_EXIT, ExecMode.FLAT
-    assert episode(config()) == [te] * 5  # default 0: chase for the whole episode
+    assert episode(config(toxic_exit_max_ms=0)) == [te] * 5  # 0: chase for the whole episode
     assert episode(config(toxic_exit_max_ms=600)) == [te, te, te, fl, fl]
+    assert episode(config(toxic_exit_max_ms=2500)) == [te] * 5
     st_ = SymbolState()  # a new episode gets a new window
     cfg = config(toxic_exit_max_ms=600)
     run(inputs(TIGHT, cfg=cfg, toxicity=Toxicity.TOXIC, inventory=2.5, lead_lag_skew_bps=-12.0, now_ns=t0), st_)
