@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from mm.schema import MarketEvent, Venue
 from mm.venues.binance.wire import BinanceParser, combined_stream_url, depth_snapshot_url
@@ -39,7 +38,6 @@ from mm.venues.feed_health import (
     NS_PER_MS,
     Backoff,
     BadInputCounters,
-    FeedStats,
     Keepalive,
     StaleDetector,
 )
@@ -58,6 +56,7 @@ class BinanceFeed(ReconnectingFeed):
     """
 
     feed_name = "binance feed"
+    parser: BinanceParser
 
     def __init__(
         self,
@@ -95,27 +94,16 @@ class BinanceFeed(ReconnectingFeed):
                                     top_levels=top_levels)
         self.stale = StaleDetector(Venue.BINANCE, self.symbols.values(), stale_after_ms * NS_PER_MS)
         self.keepalive = Keepalive(dead_after_ms * NS_PER_MS, dead_after_ms * NS_PER_MS)
-        self.backoff = backoff if backoff is not None else Backoff(rng=random.Random())
-        self.stats = FeedStats()
         self.snapshot_limit = snapshot_limit
         self.snapshot_min_interval_ns = snapshot_min_interval_ms * NS_PER_MS
         self.snapshot_timeout_s = snapshot_timeout_s
-        self.stable_after_ns = stable_after_ms * NS_PER_MS
-        self.tick_s = tick_ms / 1000.0
-        self.open_timeout_s = open_timeout_s
-        self.on_raw = on_raw
-        self.proxy = proxy
-        self.connected = False
         self._fetch = fetch_snapshot
         self._http: aiohttp.ClientSession | None = None
-        self._ws: ClientConnection | None = None
-        self._stop = asyncio.Event()
         self._session_id = 0
         self._fetching: dict[str, asyncio.Task[None]] = {}
         self._last_fetch_ns: dict[str, int] = {}
-        self._err_log_ns = -(1 << 62)
-        self._fatal: BaseException | None = None
-        self._close_task: asyncio.Future[None] | None = None
+        self._init_connection(backoff=backoff, stable_after_ms=stable_after_ms, tick_ms=tick_ms,
+                              open_timeout_s=open_timeout_s, on_raw=on_raw, proxy=proxy)
 
     # ------------------------------------------------------------------ control
 
@@ -146,28 +134,15 @@ class BinanceFeed(ReconnectingFeed):
             self.stats.connects += 1
             self.keepalive.on_connect(self.clock_ns())
             self.parser.new_session()
-            parse = self.parser.parse
-            on_event = self.on_event
-            stale = self.stale
-            stats = self.stats
-            clock = self.clock_ns
-            depth = self.parser.depth
-            async for frame in ws:
-                now = clock()
-                self.keepalive.on_rx(now)
-                stats.frames += 1
-                stats.bytes_rx += len(frame)
-                if self.on_raw is not None:
-                    self.on_raw(now, frame.encode() if isinstance(frame, str) else frame)
-                for ev in parse(frame, now):
-                    back = stale.on_message(ev.symbol_id, now)
-                    if back is not None:
-                        on_event(back)
-                    stats.events += 1
-                    on_event(ev)
-                for sym, ds in depth.items():
-                    if ds.wants_snapshot and sym not in self._fetching:
-                        self._start_fetch(sym, now)
+            await self._receive(ws)
+
+    def _after_frame(self, now_ns: int) -> None:
+        self._fetch_wanted_snapshots(now_ns)
+
+    def _fetch_wanted_snapshots(self, now_ns: int) -> None:
+        for sym, ds in self.parser.depth.items():
+            if ds.wants_snapshot and sym not in self._fetching:
+                self._start_fetch(sym, now_ns)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -196,11 +171,7 @@ class BinanceFeed(ReconnectingFeed):
             now = self.clock_ns()
             try:
                 for ev in self.parser.on_snapshot(symbol, body, now):
-                    back = self.stale.on_message(ev.symbol_id, now)
-                    if back is not None:
-                        self.on_event(back)
-                    self.stats.events += 1
-                    self.on_event(ev)
+                    self._emit(ev, now)
             except Exception as exc:
                 self._die(exc)
         finally:
@@ -226,24 +197,12 @@ class BinanceFeed(ReconnectingFeed):
 
     async def _housekeeping_tick(self) -> None:
         now = self.clock_ns()
-        for ev in self.stale.check(now):
-            self.stats.stale_events += 1
-            self.on_event(ev)
+        self._check_stale(now)
         ws = self._ws
-        if ws is None or not self.connected:
-            return
-        if self.keepalive.dead(now):
-            log.warning(
-                "binance feed: nothing received for %d ms, reconnecting",
-                self.keepalive.dead_after_ns // NS_PER_MS,
-            )
-            self.keepalive.on_rx(now)
-            self._close_task = asyncio.ensure_future(ws.close())
+        if ws is None or not self.connected or self._close_if_dead(ws, now):
             return
         # A snapshot may be wanted with no new frame to trigger it (after a failed fetch).
-        for sym, ds in self.parser.depth.items():
-            if ds.wants_snapshot and sym not in self._fetching:
-                self._start_fetch(sym, now)
+        self._fetch_wanted_snapshots(now)
 
 
 def binance_symbol_ids(coin_ids: dict[str, int], binance_symbols: dict[str, str]) -> dict[str, int]:

@@ -23,21 +23,18 @@ decisions about silence, pings and reconnect delays are :mod:`mm.venues.feed_hea
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from mm.schema import MarketEvent, Venue
 from mm.venues.feed_health import (
     NS_PER_MS,
     Backoff,
     BadInputCounters,
-    FeedStats,
     Keepalive,
     StaleDetector,
 )
@@ -62,6 +59,7 @@ class HyperliquidFeed(ReconnectingFeed):
     """
 
     feed_name = "hyperliquid feed"
+    parser: HyperliquidMdParser
 
     def __init__(
         self,
@@ -92,19 +90,8 @@ class HyperliquidFeed(ReconnectingFeed):
         self.parser = HyperliquidMdParser(self.coins, self.counters, backfill_ms=backfill_ms)
         self.stale = StaleDetector(Venue.HYPERLIQUID, self.coins.values(), stale_after_ms * NS_PER_MS)
         self.keepalive = Keepalive(ping_interval_ms * NS_PER_MS, dead_after_ms * NS_PER_MS)
-        self.backoff = backoff if backoff is not None else Backoff(rng=random.Random())
-        self.stats = FeedStats()
-        self.stable_after_ns = stable_after_ms * NS_PER_MS
-        self.tick_s = tick_ms / 1000.0
-        self.open_timeout_s = open_timeout_s
-        self.on_raw = on_raw
-        self.proxy = proxy
-        self.connected = False
-        self._ws: ClientConnection | None = None
-        self._stop = asyncio.Event()
-        self._err_log_ns = -(1 << 62)
-        self._fatal: BaseException | None = None
-        self._close_task: asyncio.Future[None] | None = None
+        self._init_connection(backoff=backoff, stable_after_ms=stable_after_ms, tick_ms=tick_ms,
+                              open_timeout_s=open_timeout_s, on_raw=on_raw, proxy=proxy)
 
     # ------------------------------------------------------------------ internals
 
@@ -130,24 +117,7 @@ class HyperliquidFeed(ReconnectingFeed):
             for coin in self.coins:
                 for sub in self.subscriptions:
                     await ws.send(subscribe_message(sub, coin).decode())
-            parse = self.parser.parse
-            on_event = self.on_event
-            stale = self.stale
-            stats = self.stats
-            clock = self.clock_ns
-            async for frame in ws:
-                now = clock()
-                self.keepalive.on_rx(now)
-                stats.frames += 1
-                stats.bytes_rx += len(frame)
-                if self.on_raw is not None:
-                    self.on_raw(now, frame.encode() if isinstance(frame, str) else frame)
-                for ev in parse(frame, now):
-                    back = stale.on_message(ev.symbol_id, now)
-                    if back is not None:
-                        on_event(back)
-                    stats.events += 1
-                    on_event(ev)
+            await self._receive(ws)
 
     async def _housekeeping_tick(self) -> None:
         now = self.clock_ns()
@@ -155,20 +125,11 @@ class HyperliquidFeed(ReconnectingFeed):
             for ev in self.parser.release_expired(now):
                 self.stats.events += 1
                 self.on_event(ev)
-        for ev in self.stale.check(now):
-            self.stats.stale_events += 1
-            self.on_event(ev)
+        self._check_stale(now)
         ws = self._ws
-        if ws is None or not self.connected:
+        if ws is None or not self.connected or self._close_if_dead(ws, now):
             return
-        if self.keepalive.dead(now):
-            log.warning(
-                "hyperliquid feed: nothing received for %d ms, reconnecting",
-                self.keepalive.dead_after_ns // NS_PER_MS,
-            )
-            self.keepalive.on_rx(now)
-            self._close_task = asyncio.ensure_future(ws.close())
-        elif self.keepalive.ping_due(now):
+        if self.keepalive.ping_due(now):
             self.keepalive.on_ping(now)
             self.stats.pings += 1
             with contextlib.suppress(*NET_ERRORS):
