@@ -49,7 +49,7 @@ from mm.importers import data_dir
 from mm.replay.draws import band_rows, draw_bands
 from mm.replay.engine import CoinSpec, ReplayConfig
 from mm.replay.fit import fit_replay_models
-from mm.replay.report import comparison_rows, text_table, write_report
+from mm.replay.report import comparison_rows, text_table, uptime_miss_lines, write_report
 from mm.replay.suite import run_suite
 from mm.venues.sim.driver import load_hyperliquid_csv
 from mm.venues.sim.generator import GroundTruth, MarketGenerator
@@ -154,6 +154,11 @@ def print_dataset(doc: dict[str, Any]) -> None:
     for t, r in m["fee_tiers"].items():
         print(f"   fee tier {t}: maker {r['maker_bps']:.2f} bps, taker {r['taker_bps']:.2f} bps")
     print(text_table(comparison_rows(doc)))
+    misses = uptime_miss_lines(doc)
+    if misses:
+        print("   quoting uptime: where the time with net queue value > 0 on a side went unquoted:")
+        for line in misses:
+            print(f"   {line}")
     if "draws" in doc:
         print(f"   latency seeds {doc['draws']['latency_seeds']} (the table above is the first draw's):")
         print(text_table(band_rows(doc["draws"])))

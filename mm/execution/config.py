@@ -319,6 +319,9 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
             keeping).
         fill_horizon_s: horizon of the fill probability, > 0.
         p_fill_min: smallest fill probability worth quoting, in [0, 1).
+        rank_by_expected_value: choose a side's level by fill probability x (queue value -
+            inventory penalty), the edge expected over the fill horizon, instead of by the
+            edge per fill (which prefers a deep level that rarely fills to the touch).
         min_queue_value_bps: smallest queue value (net of fees) of a quote, >= 0.
         lambda_inv: inventory penalty, bps per (|inventory after fill| / max) per bps of
             sigma over the fill horizon, >= 0.
@@ -397,6 +400,7 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True):
     candidate_offsets_ticks: list[int] = msgspec.field(default_factory=lambda: [1, 0, -1])
     fill_horizon_s: float = 1.0
     p_fill_min: float = 0.05
+    rank_by_expected_value: bool = False
     min_queue_value_bps: float = 0.0
     lambda_inv: float = 0.5
     join_rank_frac: float = 1.0

@@ -405,6 +405,7 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
     p_min = cfg.p_fill_min
     qv_min = cfg.min_queue_value_bps
     join = cfg.join_rank_frac
+    by_ev = cfg.rank_by_expected_value and require_positive
     live_rank_ok = live_px > 0.0 and 0.0 <= live_rank <= 1.0
     pxs = [px for px, _ in levels]
     ranks = []
@@ -421,7 +422,7 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
     wide_tol = min_dist - _EPS * mid
     recs: list[CandidateRecord] = []
     best_i = -1
-    best_epnl = -math.inf
+    best_score = -math.inf
     for (px, k), rank, qv, pf in zip(levels, ranks, qvs, pfs):
         epnl = qv - penalty
         reject = ""
@@ -435,9 +436,11 @@ def maker_candidates(inp: CycleInputs, side: int, qty: float, b: DecisionBuilder
             reject = "queue value below min_queue_value_bps"
         elif require_positive and not epnl > 0.0:
             reject = "inventory penalty exceeds queue value"
-        elif epnl > best_epnl or best_i < 0:
-            best_i = len(recs)
-            best_epnl = epnl
+        else:
+            score = pf * epnl if by_ev else epnl
+            if score > best_score or best_i < 0:
+                best_i = len(recs)
+                best_score = score
         recs.append(CandidateRecord(side, px, k, rank, qv, pf, penalty, epnl, False, reject))
     best: CandidateRecord | None = None
     if best_i >= 0:

@@ -69,6 +69,7 @@ from mm.features.engine import FeatureEngine
 from mm.graduation.exposure import ExposureConfig
 from mm.replay.latency import Latency, parse_latency
 from mm.replay.pnl import FillRow
+from mm.replay.uptime import miss_causes
 from mm.risk.authority import RiskAuthority
 from mm.schema import (
     Bbo,
@@ -159,6 +160,7 @@ class ModeRow(msgspec.Struct, frozen=True):
     max_inventory_qty: float
     qv_pos_sides: int = 0
     quoted_sides: int = 0
+    miss: tuple[str, ...] = ()
 
 
 class ReplayResult:
@@ -481,8 +483,10 @@ class ReplayEngine:
                     if (not tg.reduce_only and rec.mode_name != "INVENTORY_REDUCE"
                             and (tg.queue_value_bps is None or tg.queue_value_bps < 0.0)):
                         bad += 1
+            # a positive side, none of them quoted: why (mm.replay.uptime)
+            miss = miss_causes(rec, pos) if pos and not pos & quoted else ()
             res.modes.append(ModeRow(rec.symbol_id, rec.ts_ns, rec.mode, rec.toxicity, rec.regime, n_p, n_a, bad,
-                                     rec.inventory_qty, rec.max_inventory_qty, pos, quoted))
+                                     rec.inventory_qty, rec.max_inventory_qty, pos, quoted, miss))
             if keep:
                 res.records.append(rec)
 

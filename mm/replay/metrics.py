@@ -19,7 +19,8 @@ Targets are issue 17's (the seed's, where laxer, in brackets).
 - quoting uptime when queue value is positive: time with a passive quote set on a side
   whose best candidate level has net queue value > 0 and the flow is not Toxic
   (``ModeRow.qv_pos_sides``, evaluated every cycle with the run's own queue-value model) /
-  time with such a side. Target >= 85%.
+  time with such a side. Target >= 85%. Where the rest went, by the cause each cycle's
+  decision record gives (``uptime_misses``): :mod:`mm.replay.uptime`.
   The note gives the seed's figure (time in Maker / time with toxicity below Toxic).
 - lead-lag signal latency: per labelled cascade, first alpha signal whose skew has the
   cascade's sign at or after the Binance start, in ms. Target <= 100 ms (seed < 150 ms).
@@ -41,6 +42,7 @@ import numpy as np
 from mm.features.leadlag_hy import hy_lead_lag
 from mm.replay.engine import ReplayResult
 from mm.replay.pnl import FillRow, attribute, markout_edges_bps, pnl_curve, sharpe
+from mm.replay.uptime import qv_uptime, uptime_misses
 from mm.schema import ExecMode, Toxicity
 from mm.venues.sim.generator import GroundTruth
 
@@ -89,22 +91,6 @@ def _overlap(iv: list[tuple[int, int, int, int]], s: int, e: int, mode: int | No
         if mode is None or m == mode:
             tot += max(0, min(b, e) - max(a, s))
     return tot
-
-
-def qv_uptime(res: ReplayResult, n_symbols: int) -> tuple[float | None, int]:
-    """(time quoted on a side with positive queue value / time with such a side, that time in ns)."""
-    pos_t = quoted_t = 0
-    lo, hi = res.trade_from_ns, res.end_ns
-    for sid in range(n_symbols):
-        rows = [m for m in res.modes if m.symbol_id == sid]
-        for i, m in enumerate(rows):
-            a = max(m.ts_ns, lo)
-            b = min(rows[i + 1].ts_ns if i + 1 < len(rows) else hi, hi)
-            if b > a and m.qv_pos_sides:
-                pos_t += b - a
-                if m.qv_pos_sides & m.quoted_sides:
-                    quoted_t += b - a
-    return (quoted_t / pos_t if pos_t else None), pos_t
 
 
 def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int = 1,
@@ -234,6 +220,7 @@ def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int
     total = totals["total_usd"]
     rebate = maker_bps is not None and maker_bps < 0.0
     qv_up, qv_pos_ns = qv_uptime(res, n_symbols)
+    misses = uptime_misses(res, n_symbols)
     span_ns = (hi - lo) * max(n_symbols, 1)
     table = [
         row("Adverse selection rate per fill (5 s markout)", adverse_rate, "<= 20% of fills (seed < 25%)", "pct",
@@ -284,6 +271,7 @@ def compute(res: ReplayResult, labels: GroundTruth | None = None, n_symbols: int
         "markouts": markouts,
         "edge_hist": {"edges_bps": EDGE_BINS_BPS, "counts": [int(x) for x in hist]},
         "mode_share": mode_share,
+        "uptime_misses": [{"cause": c, "share": x} for c, x in misses],
         "kill": {"ts_ns": res.kill_ns, "reason": res.kill_reason},
         "cycles": res.n_cycles,
         "requests": res.n_requests,

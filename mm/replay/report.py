@@ -171,6 +171,21 @@ def comparison_rows(doc: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+def uptime_miss_lines(doc: dict[str, Any], most: int = 5) -> list[str]:
+    """Per run that missed some positive-queue-value time: where it went (its largest causes,
+    as shares of that time; :mod:`mm.replay.uptime`)."""
+    out = []
+    for key, run in doc["runs"].items():
+        misses = run["metrics"].get("uptime_misses") or []
+        if not misses:
+            continue
+        missed = sum(x["share"] for x in misses)
+        top = "; ".join(f"{100 * x['share']:.1f}% {x['cause']}" for x in misses[:most])
+        more = f"; {len(misses) - most} more causes" if len(misses) > most else ""
+        out.append(f"{key}: not quoted {100 * missed:.1f}% of it: {top}{more}")
+    return out
+
+
 def text_table(rows: list[list[str]]) -> str:
     if not rows:
         return ""
@@ -219,9 +234,15 @@ def _dataset_html(doc: dict[str, Any], level: int = 2) -> str:
     dd_html = ""
     if dd:
         dd_html = f"<section><h{level}>Decision replay</h{level}><pre>{_esc(json.dumps(dd, indent=1)[:20000])}</pre></section>"
+    misses = uptime_miss_lines(doc)
+    miss_html = ""
+    if misses:
+        miss_html = (f"<h{level}>Where the positive-queue-value time went unquoted</h{level}><p>Shares of the time a "
+                     "side had net queue value &gt; 0 outside Toxic flow, by the cause the decision record gives "
+                     "(first draw).</p><ul>" + "".join(f"<li>{_esc(x)}</li>" for x in misses) + "</ul>")
     runs = "".join(_run_html(k, r, names) for k, r in doc["runs"].items())
     return (f"<ul>{meta}</ul>{_models_html(doc.get('models'))}<h{level}>Comparison</h{level}><table>{comp_html}</table>"
-            f"{bands_html}{dd_html}{runs}")
+            f"{miss_html}{bands_html}{dd_html}{runs}")
 
 
 def render_html(doc: dict[str, Any]) -> str:

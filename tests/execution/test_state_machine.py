@@ -497,3 +497,17 @@ def test_lead_gate_never_leaves_a_maker_quote_the_lead_runs_over(**kw: Any) -> N
     for t in out:
         if t.side == against and not t.aggressive and not t.reduce_only:
             assert (t.queue_value_bps or 0.0) - cfg.lead_gate_drift_weight * abs(skew) >= cfg.min_queue_value_bps
+
+
+def test_rank_by_expected_value_prefers_the_level_with_the_larger_fill_probability_times_edge() -> None:
+    """Per fill, the deepest level earns the most; times its fill probability, the touch does."""
+    chosen = {}
+    for flag in (False, True):
+        cfg = config(p_fill_min=0.0, rank_by_expected_value=flag, candidate_offsets_ticks=[1, 0, -1, -4, -9])
+        b, _ = run(inputs(cfg=cfg))
+        bids = [c for c in b.candidates if c.side > 0 and not c.reject]
+        best = max(bids, key=(lambda c: c.p_fill * c.epnl_bps) if flag else (lambda c: c.epnl_bps))
+        (pick,) = [c for c in bids if c.chosen]
+        assert pick.px == best.px
+        chosen[flag] = pick.px
+    assert chosen[True] > chosen[False]

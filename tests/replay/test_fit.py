@@ -11,7 +11,8 @@ from mm.execution.mode_handlers import PriceGrid
 from mm.execution.state_machine import positive_qv_sides
 from mm.replay.engine import CoinSpec, ModeRow, ReplayConfig, ReplayEngine, ReplayResult
 from mm.replay.fit import fit_replay_models
-from mm.replay.metrics import compute, qv_uptime
+from mm.replay.metrics import compute
+from mm.replay.uptime import qv_uptime
 from mm.schema import BookSnapshot, StateSnapshot, Trade
 from mm.venues.sim.generator import MarketGenerator
 from tests.execution.helpers import snap

@@ -193,6 +193,24 @@ def test_cli_generated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert not re.search(r"https?://", (tmp_path / "report.html").read_text())
 
 
+def test_report_says_where_the_positive_queue_value_time_went_unquoted(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A fill-probability floor above the touch's keeps some positive-queue-value time unquoted; the
+    report names that cause, and the causes' shares complete the uptime figure."""
+    rc = replay_main(["--data", "generated", "--coins", "BTC", "--duration-s", "90", "--policies", "state_machine",
+                      "--fee-tiers", "rebate3", "--out", str(tmp_path), "--seed", "3",
+                      "--set", "execution.quote_notional_usd=150", "--set", "execution.p_fill_min=0.6"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "went unquoted" in out and "maker: fill probability below p_fill_min" in out
+    m = json.loads((tmp_path / "report.json").read_text())["runs"]["state_machine@rebate3"]["metrics"]
+    up = _row(m, "Quoting uptime")["value"]
+    shares = {x["cause"]: x["share"] for x in m["uptime_misses"]}
+    assert 0.0 < up < 1.0 and "unrecorded" not in shares
+    assert shares["maker: fill probability below p_fill_min"] > 0.0
+    assert sum(shares.values()) + up == pytest.approx(1.0)
+
+
 def test_latency_seed_redraws_latencies_on_the_same_data(tmp_path: Path) -> None:
     """--latency-seed keeps --seed's market and draws other latencies: same events, other orders' timing."""
     docs = []
