@@ -186,6 +186,19 @@ class ReplayResult:
         self.end_ns = 0
         self.trade_from_ns = 0
 
+    def cycle_spans(self, sid: int) -> list[tuple[ModeRow, int, int]]:
+        """(cycle, start, end) of the symbol's decision cycles, each holding until the symbol's
+        next one, clipped to the evaluation window ``[trade_from_ns, end_ns]`` (empty spans left out)."""
+        rows = [m for m in self.modes if m.symbol_id == sid]
+        lo, hi = self.trade_from_ns, self.end_ns
+        out = []
+        for i, m in enumerate(rows):
+            a = max(m.ts_ns, lo)
+            b = min(rows[i + 1].ts_ns if i + 1 < len(rows) else hi, hi)
+            if b > a:
+                out.append((m, a, b))
+        return out
+
     def tape_arrays(self, sid: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         t = self.tape[sid]
         return np.array([x[0] for x in t], dtype=np.int64), np.array([x[1] for x in t], dtype=np.float64)

@@ -73,16 +73,7 @@ def quoting_time(res: ReplayResult, sid: int, non_toxic: bool = True) -> int:
 
 def mode_intervals(res: ReplayResult, sid: int) -> list[tuple[int, int, int, int]]:
     """(start, end, mode, toxicity) of the symbol's cycles, clipped to the evaluation window."""
-    rows = [m for m in res.modes if m.symbol_id == sid]
-    out = []
-    lo, hi = res.trade_from_ns, res.end_ns
-    for i, m in enumerate(rows):
-        a = m.ts_ns
-        b = rows[i + 1].ts_ns if i + 1 < len(rows) else hi
-        a, b = max(a, lo), min(b, hi)
-        if b > a:
-            out.append((a, b, m.mode, m.toxicity))
-    return out
+    return [(a, b, m.mode, m.toxicity) for m, a, b in res.cycle_spans(sid)]
 
 
 def _overlap(iv: list[tuple[int, int, int, int]], s: int, e: int, mode: int | None = None) -> int:

@@ -215,11 +215,16 @@ def _num(x: object) -> str:
     return f"{x:.3f}" if isinstance(x, int | float) and math.isfinite(float(x)) else "-"
 
 
+def _rows_html(rows: list[list[str]]) -> str:
+    """Table rows from a text table's rows, the first as the header."""
+    return "".join("<tr>" + "".join(f"<t{'h' if i == 0 else 'd'}>{_esc(c)}</t{'h' if i == 0 else 'd'}>" for c in r)
+                   + "</tr>" for i, r in enumerate(rows))
+
+
 def _dataset_html(doc: dict[str, Any], level: int = 2) -> str:
     names = doc.get("coins", [])
     comp = comparison_rows(doc)
-    comp_html = "".join("<tr>" + "".join(f"<t{'h' if i == 0 else 'd'}>{_esc(c)}</t{'h' if i == 0 else 'd'}>" for c in r)
-                        + "</tr>" for i, r in enumerate(comp))
+    comp_html = _rows_html(comp)
     meta = "".join(f"<li><b>{_esc(k)}</b>: {_esc(v)}</li>" for k, v in doc.get("meta", {}).items())
     bands = doc.get("draws")
     bands_html = ""
@@ -227,9 +232,7 @@ def _dataset_html(doc: dict[str, Any], level: int = 2) -> str:
         brows = band_rows(bands)
         bands_html = (f"<h{level}>Over latency draws (seeds {_esc(bands['latency_seeds'])})</h{level}>"
                       "<p>The comparison above is the first draw's; here each figure's mean [min, max] over the "
-                      "draws and how many draws met its target.</p><table>"
-                      + "".join("<tr>" + "".join(f"<t{'h' if i == 0 else 'd'}>{_esc(c)}</t{'h' if i == 0 else 'd'}>"
-                                                 for c in r) + "</tr>" for i, r in enumerate(brows)) + "</table>")
+                      f"draws and how many draws met its target.</p><table>{_rows_html(brows)}</table>")
     dd = doc.get("decision_diff")
     dd_html = ""
     if dd:

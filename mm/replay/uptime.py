@@ -5,7 +5,7 @@ positive on a side"): per decision cycle the replay evaluates with the run's own
 model whether some passive candidate level on a side has net queue value > 0 outside Toxic
 flow (:func:`mm.execution.state_machine.positive_qv_sides`, ``ModeRow.qv_pos_sides``) and
 which sides got a passive, non-reduce-only quote (``ModeRow.quoted_sides``). A cycle's
-figures hold until the symbol's next cycle.
+figures hold until the symbol's next cycle (:meth:`~mm.replay.engine.ReplayResult.cycle_spans`).
 
 :func:`miss_causes` names why a cycle with such a side quoted none of them, from the cycle's
 own decision record: the mode and its reason when the mode was not Maker, else per missed
@@ -18,13 +18,12 @@ Pure logic: no I/O, no clock reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mm.execution.decision import DecisionRecord
 
 if TYPE_CHECKING:
-    from mm.replay.engine import ModeRow, ReplayResult
+    from mm.replay.engine import ReplayResult
 
 _SIDE_BITS = ((1, 1, "bid"), (2, -1, "ask"))
 _CROSS = "would cross the book"  # mm.execution.mode_handlers.maker_candidates' refusal
@@ -73,29 +72,12 @@ def miss_causes(rec: DecisionRecord, missed_sides: int) -> tuple[str, ...]:
     return tuple(_side_cause(rec, side, name) for bit, side, name in _SIDE_BITS if missed_sides & bit)
 
 
-def _intervals(rows: Sequence[ModeRow], lo: int, hi: int) -> list[tuple[ModeRow, int]]:
-    out = []
-    for i, m in enumerate(rows):
-        a = max(m.ts_ns, lo)
-        b = min(rows[i + 1].ts_ns if i + 1 < len(rows) else hi, hi)
-        if b > a:
-            out.append((m, b - a))
-    return out
-
-
-def _by_symbol(res: ReplayResult, n_symbols: int) -> list[list[ModeRow]]:
-    rows: list[list[ModeRow]] = [[] for _ in range(n_symbols)]
-    for m in res.modes:
-        if 0 <= m.symbol_id < n_symbols:
-            rows[m.symbol_id].append(m)
-    return rows
-
-
 def qv_uptime(res: ReplayResult, n_symbols: int) -> tuple[float | None, int]:
     """(time quoted on a side with positive queue value / time with such a side, that time in ns)."""
     pos_t = quoted_t = 0
-    for rows in _by_symbol(res, n_symbols):
-        for m, dt in _intervals(rows, res.trade_from_ns, res.end_ns):
+    for sid in range(n_symbols):
+        for m, a, b in res.cycle_spans(sid):
+            dt = b - a
             if m.qv_pos_sides:
                 pos_t += dt
                 if m.qv_pos_sides & m.quoted_sides:
@@ -108,8 +90,9 @@ def uptime_misses(res: ReplayResult, n_symbols: int) -> list[tuple[str, float]]:
     quoted, largest first. A cycle without a recorded cause counts as "unrecorded"."""
     pos_t = 0
     by_cause: dict[str, float] = {}
-    for rows in _by_symbol(res, n_symbols):
-        for m, dt in _intervals(rows, res.trade_from_ns, res.end_ns):
+    for sid in range(n_symbols):
+        for m, a, b in res.cycle_spans(sid):
+            dt = b - a
             if not m.qv_pos_sides:
                 continue
             pos_t += dt
